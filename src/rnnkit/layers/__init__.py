@@ -1,0 +1,6 @@
+"""Layers: the runner that applies any cell over time (``Recurrent``), its fused torch path,
+the custom hand-differentiated kernels, and converters to and from ``torch.nn.LSTM/GRU/RNN``."""
+
+from rnnkit.layers.recurrent import Recurrent
+
+__all__ = ["Recurrent"]

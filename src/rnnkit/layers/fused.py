@@ -1,0 +1,70 @@
+"""The fused path: standard cells run through torch's own RNN kernels with the same parameters.
+
+``torch.lstm`` / ``torch.gru`` / ``torch.rnn_tanh`` / ``torch.rnn_relu`` are the ops behind
+``torch.nn.LSTM`` & co.: oneDNN on CPU (LSTM), cuDNN on GPU. Results equal ``torch.nn``'s.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from rnnkit.cells import GRUCell, LSTMCell, LSTMState, RNNCell
+
+
+def supports(cell) -> bool:
+    """Whether torch's fused kernels compute exactly this cell."""
+    if type(cell) is LSTMCell:
+        return not cell.peephole and cell.norm is None
+    if type(cell) is GRUCell:
+        return cell.reset_after
+    return type(cell) is RNNCell
+
+
+def flat_weights(cell) -> list[Tensor]:
+    """``torch.nn.RNNBase`` order for one layer and direction: w_ih, w_hh, b_ih, b_hh, w_hr."""
+    weights = [cell.weight_ih, cell.weight_hh]
+    if cell.bias:
+        weights += [cell.bias_ih, cell.bias_hh]
+    if getattr(cell, "proj_size", 0):
+        weights.append(cell.weight_hr)
+    return weights
+
+
+def run_layer(cells, x: Tensor, state, lengths: Tensor | None, batch_sizes, training: bool):
+    """One layer (one or two directions) over time-major, length-sorted ``x`` (T, B, D).
+
+    Returns ``(out (T, B, dirs*H_out), [final state per direction])``.
+    """
+    cell = cells[0]
+    T, B = x.shape[0], x.shape[1]
+    bidirectional = len(cells) == 2
+    if state is None:
+        states = [c.initial_state(B, device=x.device, dtype=x.dtype) for c in cells]
+        state = (
+            torch.stack(states)
+            if isinstance(states[0], Tensor)
+            else LSTMState(torch.stack([s.h for s in states]), torch.stack([s.c for s in states]))
+        )
+    params = [w for c in cells for w in flat_weights(c)]
+    if lengths is not None:
+        packed = pack_padded_sequence(x, lengths, enforce_sorted=True)
+        head = (packed.data, packed.batch_sizes)
+        tail: tuple = ()
+    else:
+        head, tail = (x,), (False,)  # batch_first=False
+    common = (cell.bias, 1, 0.0, training, bidirectional, *tail)
+    if isinstance(cell, LSTMCell):
+        out, h, c = torch.lstm(*head, [state.h, state.c], params, *common)
+        finals = [LSTMState(h[d], c[d]) for d in range(len(cells))]
+    else:
+        if isinstance(cell, GRUCell):
+            op = torch.gru
+        else:
+            op = torch.rnn_tanh if cell.nonlinearity == "tanh" else torch.rnn_relu
+        out, h = op(*head, state, params, *common)
+        finals = [h[d] for d in range(len(cells))]
+    if lengths is not None:
+        out, _ = pad_packed_sequence(PackedSequence(out, packed.batch_sizes), total_length=T)
+    return out, finals

@@ -1,0 +1,325 @@
+"""``Recurrent``: the one runner that applies any cell over time.
+
+Layers, directions, variable lengths, dropout and residual connections live here once; the three
+execution paths (fused, custom, reference) are chosen in :meth:`Recurrent.resolve_path`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from rnnkit.cells import CELLS, BNLSTMState, LSTMState, RecurrentCell
+from rnnkit.cells.base import check_input, check_shape
+from rnnkit.layers import fused, kernels
+
+Path = Literal["auto", "fused", "custom", "reference"]
+PATHS = ("auto", "fused", "custom", "reference")
+
+
+class Recurrent(nn.Module):
+    r"""Run a recurrent cell over sequences: stacked layers, both directions, variable lengths.
+
+    Args:
+        cell: ``"rnn"``, ``"lstm"``, ``"gru"`` or a :class:`RecurrentCell` subclass. One cell is
+            built per layer and direction with ``cell(layer_input_size, hidden_size,
+            **cell_options)``.
+        input_size: D. hidden_size: H.
+        num_layers: L stacked layers; layer l > 0 reads layer l-1's outputs.
+        bidirectional: run a second cell per layer over the reversed sequence (each sequence
+            reversed within its own length) and concatenate the two outputs.
+        batch_first: input and output are (B, T, ·) if True (the default), else (T, B, ·).
+        dropout: dropout probability on the outputs of every layer but the last (training only).
+        residual: add each layer's input to its output for layers after the first, whose sizes
+            match (GNMT, Wu et al. 2016).
+        path: ``"auto"`` (fastest applicable), ``"fused"`` (``torch.lstm``/``gru``/``rnn_*``:
+            oneDNN on CPU, cuDNN on GPU; standard cells only), ``"custom"`` (input projection
+            for all steps in one matmul, then a hand-differentiated time loop) or
+            ``"reference"`` (a plain loop over ``cell(x_t, state)``, for debugging).
+        **cell_options: passed to every cell, e.g. ``peephole=True``, ``norm="layer"``,
+            ``proj_size=64``, ``reset_after=False``, ``nonlinearity="relu"``.
+
+    Shapes (batch_first):
+        input (B, T, D) or a ``PackedSequence``; ``lengths`` (B,) integers in [1, T];
+        state as returned, per layer and direction stacked on dim 0 like ``torch.nn``:
+        a Tensor (L*dirs, B, H) for RNN/GRU, ``LSTMState(h (L*dirs, B, P or H), c (L*dirs, B, H))``.
+        Returns ``(output (B, T, dirs*H_out), final_state)``. The final state is each
+        sequence's own last valid step (for the backward direction: its first step).
+        **Padded outputs** (t >= length) **hold zeros**, as ``pad_packed_sequence`` gives.
+
+    Example::
+
+        >>> rnn = Recurrent("lstm", 8, 16, num_layers=2, bidirectional=True)
+        >>> out, state = rnn(torch.randn(4, 10, 8), lengths=torch.tensor([10, 7, 3, 1]))
+        >>> out.shape, state.h.shape
+        (torch.Size([4, 10, 32]), torch.Size([4, 4, 16]))
+    """
+
+    def __init__(
+        self,
+        cell: str | type[RecurrentCell],
+        input_size: int,
+        hidden_size: int,
+        *,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        batch_first: bool = True,
+        dropout: float = 0.0,
+        residual: bool = False,
+        path: Path = "auto",
+        **cell_options,
+    ) -> None:
+        super().__init__()
+        if isinstance(cell, str):
+            if cell not in CELLS:
+                raise ValueError(f"cell: expected one of {sorted(CELLS)}, got {cell!r}")
+            cell = CELLS[cell]
+        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"num_layers: expected a positive integer, got {num_layers!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
+        if path not in PATHS:
+            raise ValueError(f"path: expected one of {PATHS}, got {path!r}")
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.num_layers, self.bidirectional = num_layers, bool(bidirectional)
+        self.num_directions = 2 if bidirectional else 1
+        self.batch_first, self.dropout, self.residual = batch_first, float(dropout), residual
+        self.path = path
+        self.cells = nn.ModuleList()
+        layer_input = input_size
+        for _ in range(num_layers):
+            for _ in range(self.num_directions):
+                self.cells.append(cell(layer_input, hidden_size, **cell_options))
+            layer_input = self.num_directions * self.cells[-1].output_size
+        self.output_size = self.cells[-1].output_size
+        self.cell_options = dict(cell_options)
+        self.cell_type = cell
+
+    # -- public --------------------------------------------------------------------------------
+    def resolve_path(self, x: Tensor | None = None) -> str:
+        """The execution path this module takes: the one place where it is chosen.
+
+        ``auto`` takes ``fused`` for standard cells (same parameters, identical results, vendor
+        kernels), except the GRU on CPU, where rnnkit's custom kernel beats torch's unfused
+        GRU (see BENCHMARKS.md); everything else takes ``custom``.
+        """
+        can_fuse = all(fused.supports(c) for c in self.cells)
+        if self.path == "fused" and not can_fuse:
+            raise ValueError(
+                f"path: 'fused' needs standard cells (no peephole, norm or reset_after=False); "
+                f"got {self.cells[0].extra_repr()}"
+            )
+        if self.path != "auto":
+            return self.path
+        if not can_fuse:
+            return "custom"
+        on_cpu = x is None or x.device.type == "cpu"
+        if on_cpu and self.cell_type.__name__ == "GRUCell":
+            return "custom"
+        return "fused"
+
+    def initial_state(self, batch: int, *, device=None, dtype=None):
+        """Zero state for ``batch`` sequences, stacked over layers and directions."""
+        states = [c.initial_state(batch, device=device, dtype=dtype) for c in self.cells]
+        return _stack_states(states)
+
+    def forward(
+        self,
+        input: Tensor | PackedSequence,
+        state=None,
+        lengths: Tensor | None = None,
+    ):
+        packed = isinstance(input, PackedSequence)
+        if packed:
+            if lengths is not None:
+                raise ValueError("lengths: a PackedSequence carries its own lengths; pass None")
+            x_tm, lengths = pad_packed_sequence(input, batch_first=False)
+            check_input(x_tm, "input", self.input_size, ndim=(3,))
+            packed_lengths = lengths
+        else:
+            check_input(input, "input", self.input_size, ndim=(3,))
+            x_tm = input.transpose(0, 1) if self.batch_first else input
+        T, B = x_tm.shape[0], x_tm.shape[1]
+        if T == 0:
+            raise ValueError(f"input: empty sequence (T=0) in shape {tuple(input.shape)}")
+        if lengths is not None:
+            lengths = _check_lengths(lengths, B, T)
+        state = self._check_state(state, B)
+
+        # Sort by length, longest first: at step t the live sequences are rows [:batch_sizes[t]].
+        order = None
+        batch_sizes = None
+        if lengths is not None and bool((lengths < T).any()):
+            lengths, order = torch.sort(lengths, descending=True)
+            x_tm = x_tm.index_select(1, order.to(x_tm.device))
+            if state is not None:
+                state = _map(lambda s: s.index_select(1, order.to(s.device)), state)
+            steps = torch.arange(T, device=lengths.device)
+            batch_sizes = (lengths[None, :] > steps[:, None]).sum(1).tolist()
+        else:
+            lengths = None
+
+        out, final = self._run(x_tm, state, lengths, batch_sizes)
+
+        if order is not None:
+            inverse = torch.empty_like(order)
+            inverse[order] = torch.arange(B, device=order.device)
+            out = out.index_select(1, inverse.to(out.device))
+            final = _map(lambda s: s.index_select(1, inverse.to(s.device)), final)
+        if packed:
+            # pad_packed_sequence restored the caller's batch order; pack it back the same way.
+            out = pack_padded_sequence(out, packed_lengths, enforce_sorted=False)
+            return out, final
+        return (out.transpose(0, 1) if self.batch_first else out), final
+
+    # -- internals -----------------------------------------------------------------------------
+    def _run(self, x: Tensor, state, lengths: Tensor | None, batch_sizes: list[int] | None):
+        """Time-major, length-sorted: x (T, B, D) -> (out (T, B, dirs*H_out), stacked state)."""
+        path = self.resolve_path(x)
+        dirs = self.num_directions
+        finals = []
+        for layer in range(self.num_layers):
+            cells = list(self.cells[layer * dirs : (layer + 1) * dirs])
+            layer_state = None if state is None else _slice_state(state, layer * dirs, dirs)
+            if path == "fused":
+                out, layer_final = fused.run_layer(
+                    cells, x, layer_state, lengths, batch_sizes, self.training
+                )
+                finals.extend(layer_final)
+            else:
+                outs = []
+                for d, cell in enumerate(cells):
+                    s0 = None if layer_state is None else _index_state(layer_state, d)
+                    if s0 is None:
+                        s0 = cell.initial_state(x.shape[1], device=x.device, dtype=x.dtype)
+                    xd = x if d == 0 else _reverse(x, lengths)
+                    o, s = _run_direction(cell, xd, s0, lengths, batch_sizes, path)
+                    outs.append(o if d == 0 else _reverse(o, lengths))
+                    finals.append(s)
+                out = outs[0] if dirs == 1 else torch.cat(outs, dim=-1)
+            if self.residual and layer > 0:
+                out = out + x
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                out = F.dropout(out, self.dropout, training=True)
+            x = out
+        return x, _stack_states(finals)
+
+    def _check_state(self, state, batch: int):
+        if state is None:
+            return None
+        n = self.num_layers * self.num_directions
+        cell = self.cells[0]
+        template = cell.initial_state(1)
+        if isinstance(template, Tensor):
+            check_shape(state, "state", (n, batch, self.hidden_size))
+            return state
+        if not isinstance(state, tuple) or len(state) != len(template):
+            raise ValueError(
+                f"state: expected {type(template).__name__}{template._fields}, "
+                f"got {type(state).__name__}"
+            )
+        check_shape(state[0], "state.h", (n, batch, cell.output_size))
+        check_shape(state[1], "state.c", (n, batch, cell.hidden_size))
+        return state
+
+    def extra_repr(self) -> str:
+        opts = [f"{self.cell_type.__name__}", f"{self.input_size}, {self.hidden_size}"]
+        for name in ("num_layers", "bidirectional", "dropout", "residual"):
+            value = getattr(self, name)
+            if value and not (name == "num_layers" and value == 1):
+                opts.append(f"{name}={value}")
+        if self.path != "auto":
+            opts.append(f"path={self.path!r}")
+        return ", ".join(opts)
+
+
+def _run_direction(cell, x, state, lengths, batch_sizes, path):
+    """One cell over time-major sorted ``x`` (T, B, D). Returns (out (T, B, H_out), final)."""
+    if path == "custom":
+        kernel = kernels.for_cell(cell)
+        if kernel is not None:
+            return kernel(cell, cell.project_input(x), state, batch_sizes)
+    return _loop(cell, x, state, lengths, hoist=(path == "custom"))
+
+
+def _loop(cell: RecurrentCell, x: Tensor, state, lengths: Tensor | None, hoist: bool):
+    """The readable time loop. ``hoist`` computes the input projection for all steps at once."""
+    steps = (cell.project_input(x) if hoist else x).unbind(0)  # unbind: indexing is O(T^2) in bwd
+    outputs = []
+    for t, x_t in enumerate(steps):
+        xp_t = x_t if hoist else cell.project_input(x_t)
+        if lengths is None:
+            h, state = cell.recur(xp_t, state)
+            outputs.append(h)
+            continue
+        valid = lengths.to(x.device) > t  # (B,)
+        h, new_state = cell.recur(xp_t, state, valid)
+        keep = valid[:, None]
+        state = _keep_where(keep, new_state, state)
+        outputs.append(h * keep)  # padded outputs hold zeros
+    return torch.stack(outputs), state
+
+
+def _keep_where(keep: Tensor, new, old):
+    if isinstance(new, Tensor):
+        return torch.where(keep, new, old)
+    values = [torch.where(keep, n, o) if isinstance(n, Tensor) else n for n, o in zip(new, old)]
+    return type(new)(*values)
+
+
+def _reverse(x: Tensor, lengths: Tensor | None) -> Tensor:
+    """Reverse each sequence of ``x`` (T, B, ...) within its own length; padding stays put."""
+    if lengths is None:
+        return x.flip(0)
+    T, B = x.shape[0], x.shape[1]
+    t = torch.arange(T, device=x.device)[:, None]
+    L = lengths.to(x.device)[None, :]
+    idx = torch.where(t < L, L - 1 - t, t)  # (T, B)
+    idx = idx.view(T, B, *([1] * (x.dim() - 2))).expand_as(x)
+    return x.gather(0, idx)
+
+
+def _map(fn, state):
+    if isinstance(state, Tensor):
+        return fn(state)
+    return type(state)(*[fn(v) if isinstance(v, Tensor) else v for v in state])
+
+
+def _slice_state(state, start: int, n: int):
+    return _map(lambda s: s[start : start + n], state)
+
+
+def _index_state(state, i: int):
+    return _map(lambda s: s[i], state)
+
+
+def _stack_states(states: list):
+    first = states[0]
+    if isinstance(first, Tensor):
+        return torch.stack(states)
+    if isinstance(first, BNLSTMState):
+        return BNLSTMState(
+            torch.stack([s.h for s in states]), torch.stack([s.c for s in states]), first.step
+        )
+    return LSTMState(torch.stack([s.h for s in states]), torch.stack([s.c for s in states]))
+
+
+def _check_lengths(lengths, batch: int, T: int) -> Tensor:
+    if not isinstance(lengths, Tensor):
+        lengths = torch.as_tensor(lengths)
+    if lengths.is_floating_point() or lengths.dtype == torch.bool:
+        raise ValueError(f"lengths: expected an integer tensor, got dtype {lengths.dtype}")
+    if tuple(lengths.shape) != (batch,):
+        raise ValueError(f"lengths: expected shape ({batch},), got {tuple(lengths.shape)}")
+    lengths = lengths.to("cpu", torch.long)
+    lo, hi = int(lengths.min()), int(lengths.max())
+    if lo <= 0:
+        raise ValueError(f"lengths: every length must be >= 1, got {lo}")
+    if hi > T:
+        raise ValueError(f"lengths: every length must be <= T={T} (the input's time axis), got {hi}")
+    return lengths
+

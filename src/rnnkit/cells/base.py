@@ -56,9 +56,11 @@ def detach(state: State) -> State:
     return map_state(Tensor.detach, state)
 
 
-def check_input(x: Tensor, name: str, feature_size: int, ndim: tuple[int, ...]) -> None:
+def check_input(
+    x: Tensor, name: str, feature_size: int, ndim: tuple[int, ...], batch_dim: int = 0
+) -> None:
     """Raise a ValueError naming ``name`` unless ``x`` is a float tensor of the given rank and
-    last dimension."""
+    last dimension with a non-empty batch (axis ``batch_dim``: 1 for time-major input)."""
     if not isinstance(x, Tensor):
         raise ValueError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
@@ -71,10 +73,9 @@ def check_input(x: Tensor, name: str, feature_size: int, ndim: tuple[int, ...]) 
         raise ValueError(f"{name}: expected a {want} tensor, got shape {tuple(x.shape)}")
     if x.shape[-1] != feature_size:
         raise ValueError(
-            f"{name}: expected last dimension (features) {feature_size}, "
-            f"got shape {tuple(x.shape)}"
+            f"{name}: expected last dimension (features) {feature_size}, got shape {tuple(x.shape)}"
         )
-    if x.dim() >= 2 and x.shape[0] == 0:
+    if x.dim() >= 2 and x.shape[batch_dim] == 0:
         raise ValueError(f"{name}: empty batch (shape {tuple(x.shape)})")
 
 

@@ -89,7 +89,9 @@ class LSTMCell(RecurrentCell):
                 f"proj_size: expected less than hidden_size ({hidden_size}), got {proj_size}"
             )
         if norm == "batch" and not bias:
-            raise ValueError("bias: norm='batch' needs bias=True (the normalizations have no shift)")
+            raise ValueError(
+                "bias: norm='batch' needs bias=True (the normalizations have no shift)"
+            )
         self.input_size, self.hidden_size = input_size, hidden_size
         self.proj_size = proj_size
         self.output_size = proj_size or hidden_size
@@ -199,12 +201,11 @@ class LSTMCell(RecurrentCell):
         gain = getattr(self, f"bn_{part}_weight")
         mean_buf = getattr(self, f"running_mean_{part}")
         var_buf = getattr(self, f"running_var_{part}")
-        if self.training:
+        rows = a if not self.training or valid is None else a[valid]
+        # A training step where every row is padding (t >= every length) has no batch
+        # statistics: it uses the running ones and leaves them alone (its outputs are masked).
+        if self.training and rows.shape[0] > 0:
             slot = min(step, self.max_steps - 1)
-            if valid is None:
-                rows = a
-            else:
-                rows = a[valid]
             mean = rows.mean(0)
             var = rows.var(0, unbiased=False)
             with torch.no_grad():

@@ -16,7 +16,8 @@ class RNNCell(RecurrentCell):
     r"""Elman RNN step.
 
     .. math::
-        h_t = \phi(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh}),\quad \phi \in \{\tanh, \mathrm{relu}\}
+        h_t = \phi(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh}),
+        \quad \phi \in \{\tanh, \mathrm{relu}\}
 
     Parameters use ``torch.nn.RNN``'s names and layout: ``weight_ih`` (H, D), ``weight_hh``
     (H, H), ``bias_ih`` (H), ``bias_hh`` (H), initialized U(-1/sqrt(H), 1/sqrt(H)) as in torch.

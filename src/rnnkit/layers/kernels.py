@@ -4,7 +4,8 @@ Each kernel is a ``torch.autograd.Function`` over a whole sequence. Forward runs
 without building an autograd graph and keeps the gate activations; backward walks time in
 reverse computing all gate gradients of a step with a few fused pointwise ops, then forms the
 recurrent weight gradient as ONE matmul over all steps (instead of T small ones). The input
-projection ``xp`` is computed outside for all steps at once, so its gradient is also one matmul.
+projection is one matmul over all steps (:func:`project`), with every bias that can be folded
+into it; its gradient is one matmul too.
 
 Layout: time-major, rows sorted by length (longest first); at step t the live sequences are rows
 ``[:batch_sizes[t]]`` (``batch_sizes`` None means all B rows at every step). Padded outputs are 0.
@@ -15,9 +16,12 @@ Gate order is torch's (LSTM i, f, g, o; GRU r, z, n).
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
+from torch.nn import functional as F
 
 from rnnkit.cells import GRUCell, LSTMCell, LSTMState, RNNCell
 
@@ -26,8 +30,58 @@ _tanh_bw = torch.ops.aten.tanh_backward.grad_input  # grad * (1 - y^2), into a v
 _ln_bw = torch.ops.aten.native_layer_norm_backward
 
 
+def _probe_onednn() -> bool:
+    """Whether oneDNN's prepacked linear is usable (x86 CPU builds of torch have it)."""
+    if os.environ.get("RNNKIT_ONEDNN", "1") == "0" or not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        w = torch.ops.mkldnn._reorder_linear_weight(torch.ones(2, 3), 1)
+        y = torch.ops.mkldnn._linear_pointwise.binary(
+            torch.ones(1, 3), torch.ones(1, 2), w, None, "add"
+        )
+        return bool(torch.all(y == 4))
+    except (RuntimeError, AttributeError):
+        return False
+
+
+_ONEDNN = _probe_onednn()
+
+
+class _Gemm:
+    """``x @ w^T (+ bias) (+ add)`` for the T small per-step products that share one weight.
+
+    On CPU (float32) the weight is packed once into oneDNN's blocked layout and every step
+    calls oneDNN directly: for B=64, H=256 a step's product takes ~95 us instead of ~200 us
+    through ``torch.mm`` (MKL), the gap between torch.nn.LSTM's oneDNN kernel and an unfused
+    loop. Elsewhere (CUDA, float64, builds without oneDNN) it is ``torch.addmm``.
+    """
+
+    def __init__(self, w: Tensor, batch: int, bias: Tensor | None = None) -> None:
+        self.w, self.bias, self.packed = w, bias, None
+        if _ONEDNN and w.device.type == "cpu" and w.dtype == torch.float32:
+            self.packed = torch.ops.mkldnn._reorder_linear_weight(w.detach().contiguous(), batch)
+
+    def __call__(self, x: Tensor, add: Tensor | None = None) -> Tensor:
+        if self.packed is not None:
+            x = x.contiguous()
+            if add is None:
+                return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
+            return torch.ops.mkldnn._linear_pointwise.binary(x, add, self.packed, self.bias, "add")
+        y = x @ self.w.t() if self.bias is None else torch.addmm(self.bias, x, self.w.t())
+        return y if add is None else y.add_(add)
+
+
+def _tanh_(x: Tensor) -> Tensor:
+    """In-place tanh as 2 sigmoid(2x) - 1: torch's CPU tanh is ~4x slower than its sigmoid, and
+    the identity is exact up to rounding (absolute error ~1e-7 in float32, ~1e-16 in float64)."""
+    return x.mul_(2).sigmoid_().mul_(2).sub_(1)
+
+
 def for_cell(cell):
-    """The kernel for ``cell``, or None when it has none (the runner then loops in eager mode)."""
+    """The kernel for ``cell``, or None when it has none (the runner then loops in eager mode).
+
+    A kernel is called as ``kernel(cell, x (T, B, D), state, batch_sizes) -> (out, final)``.
+    """
     if type(cell) is LSTMCell and cell.norm != "batch":
         return _run_lstm
     if type(cell) is GRUCell:
@@ -35,6 +89,41 @@ def for_cell(cell):
     if type(cell) is RNNCell:
         return _run_rnn
     return None
+
+
+def project(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``x @ weight^T + bias`` for all time steps at once: (T, B, D) -> (T, B, N).
+
+    Through oneDNN on CPU (float32), about 2.4x faster than ``F.linear`` (MKL) on this machine.
+    """
+    T, B = x.shape[0], x.shape[1]
+    if _ONEDNN and x.device.type == "cpu" and x.dtype == torch.float32:
+        return _Linear.apply(x.reshape(T * B, -1), weight, bias).view(T, B, -1)
+    return F.linear(x, weight, bias)
+
+
+class _Linear(torch.autograd.Function):
+    """A linear layer whose forward and input gradient run through oneDNN (see _Gemm)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return _Gemm(weight, x.shape[0], bias)(x)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy):
+        x, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        dx = _Gemm(weight.t(), dy.shape[0])(dy) if need_x else None
+        dw = dy.t() @ x if need_w else None
+        db = dy.sum(0) if need_b and ctx.has_bias else None
+        return dx, dw, db
+
+
+def _sum_biases(a: Tensor | None, b: Tensor | None) -> Tensor | None:
+    return a if b is None else (b if a is None else a + b)
 
 
 # -- shared plumbing ---------------------------------------------------------------------------
@@ -51,7 +140,7 @@ def _last_step(seq: Tensor, batch_sizes) -> Tensor:
     """Each row's value at its own last valid step: seq (T, B, N) -> (B, N)."""
     if batch_sizes is None:
         return seq[-1].clone()  # a copy: a Function's outputs must not view each other
-    T, B = seq.shape[0], seq.shape[1]
+    B = seq.shape[1]
     bs = torch.tensor(batch_sizes, device=seq.device)
     lengths = (bs[:, None] > torch.arange(B, device=seq.device)[None, :]).sum(0)
     return seq[lengths - 1, torch.arange(B, device=seq.device)]
@@ -72,24 +161,19 @@ def _zeros_if_none(g: Tensor | None, like: Tensor) -> Tensor:
 
 
 # -- LSTM (plain, peephole, layer norm, projection) --------------------------------------------
-def _run_lstm(cell: LSTMCell, xp: Tensor, state, batch_sizes):
+def _run_lstm(cell: LSTMCell, x: Tensor, state, batch_sizes):
+    bias = _sum_biases(cell.bias_ih, cell.bias_hh)  # both add to every pre-activation
+    if cell.norm == "layer":
+        xp = project(x, cell.weight_ih, None)
+        xp = F.layer_norm(xp, xp.shape[-1:], cell.ln_ih_weight, bias, cell.eps)
+        ln = (cell.ln_hh_weight, cell.ln_c_weight, cell.ln_c_bias)
+    else:
+        xp = project(x, cell.weight_ih, bias)
+        ln = (None,) * 3
     peep = (cell.weight_ci, cell.weight_cf, cell.weight_co) if cell.peephole else (None,) * 3
-    ln = (
-        (cell.ln_hh_weight, cell.ln_c_weight, cell.ln_c_bias)
-        if cell.norm == "layer"
-        else (None,) * 3
-    )
+    w_hr = cell.weight_hr if cell.proj_size else None
     out, h, c = _LSTMFunction.apply(
-        xp,
-        state.h,
-        state.c,
-        cell.weight_hh,
-        cell.bias_hh,
-        *peep,
-        *ln,
-        cell.weight_hr if cell.proj_size else None,
-        batch_sizes,
-        cell.eps,
+        xp, state.h, state.c, cell.weight_hh, None, *peep, *ln, w_hr, batch_sizes, cell.eps
     )
     return out, LSTMState(h, c)
 
@@ -103,7 +187,7 @@ class _LSTMFunction(torch.autograd.Function):
         peep, ln, proj = p_i is not None, g_h is not None, w_hr is not None
         P = w_hr.shape[0] if proj else H
         xb = xp if b_hh is None else xp + b_hh  # (T, B, 4H), bias folded in once
-        acts = _alloc((T, B, G), xp, padded)  # i, f, g, o after their nonlinearities
+        acts = []  # per step (b, 4H): i, f, g, o after their nonlinearities
         cs = _alloc((T, B, H), xp, padded)  # c_t
         tcs = _alloc((T, B, H), xp, padded)  # tanh(c_t) or tanh(LN(c_t))
         out = _alloc((T, B, P), xp, padded)  # h_t
@@ -114,41 +198,48 @@ class _LSTMFunction(torch.autograd.Function):
             stats[1].fill_(1.0)
             stats[3].fill_(1.0)
         p_if = torch.stack([p_i, p_f]) if peep else None  # (2, H)
-        w_hh_t = w_hh.t()
+        rec = _Gemm(w_hh, B)
+        project = _Gemm(w_hr, B) if proj else None
         h_prev, c_prev = h0, c0
         for t in range(T):
             b = _rows(batch_sizes, t, B)
-            hp, cp, a = h_prev[:b], c_prev[:b], acts[t, :b]
+            hp, cp = h_prev[:b], c_prev[:b]
             if ln:
-                r = torch.mm(hp, w_hh_t, out=recs[t, :b])
+                r = rec(hp)
+                recs[t, :b] = r
                 y, mu, rs = torch.native_layer_norm(r, (G,), g_h, None, eps)
                 stats[0, t, :b], stats[1, t, :b] = mu, rs
-                torch.add(xb[t, :b], y, out=a)
+                a = y.add_(xb[t, :b])
             else:
-                torch.addmm(xb[t, :b], hp, w_hh_t, out=a)
+                a = rec(hp, add=xb[t, :b])
+            acts.append(a)
             if peep:
                 a[:, : 2 * H].view(b, 2, H).addcmul_(p_if, cp.unsqueeze(1))
-            a[:, : 2 * H].sigmoid_()
-            a[:, 2 * H : 3 * H].tanh_()
             i, f, g, o = a.split(H, dim=1)
+            g.mul_(2)  # tanh(x) = 2 sigmoid(2x) - 1, sharing the gates' sigmoid
+            if peep:
+                a[:, : 3 * H].sigmoid_()
+            else:
+                a.sigmoid_()
+            g.mul_(2).sub_(1)
             c = torch.mul(f, cp, out=cs[t, :b]).addcmul_(i, g)
             if peep:
-                o.addcmul_(p_o, c)
-            o.sigmoid_()
+                o.addcmul_(p_o, c).sigmoid_()
             if ln:
                 cn, mu, rs = torch.native_layer_norm(c, (H,), g_c, b_c, eps)
                 stats[2, t, :b], stats[3, t, :b] = mu, rs
-                tc = torch.tanh(cn, out=tcs[t, :b])
+                tc = _tanh_(tcs[t, :b].copy_(cn))
             else:
-                tc = torch.tanh(c, out=tcs[t, :b])
+                tc = _tanh_(tcs[t, :b].copy_(c))
             if proj:
-                torch.mm(torch.mul(o, tc, out=ms[t, :b]), w_hr.t(), out=out[t, :b])
+                out[t, :b] = project(torch.mul(o, tc, out=ms[t, :b]))
             else:
                 torch.mul(o, tc, out=out[t, :b])
             h_prev, c_prev = out[t], cs[t]
         ctx.batch_sizes, ctx.eps, ctx.flags = batch_sizes, eps, (peep, ln, proj, b_hh is not None)
+        ctx.acts = acts
         ctx.save_for_backward(
-            h0, c0, w_hh, p_i, p_f, p_o, g_h, g_c, b_c, w_hr, acts, cs, tcs, out, ms,
+            h0, c0, w_hh, p_i, p_f, p_o, g_h, g_c, b_c, w_hr, cs, tcs, out, ms,
             recs if ln else None, stats if ln else None,
         )  # fmt: skip
         return out, _last_step(out, batch_sizes), _last_step(cs, batch_sizes)
@@ -156,22 +247,27 @@ class _LSTMFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, d_out, d_hT, d_cT):
-        (h0, c0, w_hh, p_i, p_f, p_o, g_h, g_c, b_c, w_hr, acts, cs, tcs, out, ms, recs, stats) = (
+        (h0, c0, w_hh, p_i, p_f, p_o, g_h, g_c, b_c, w_hr, cs, tcs, out, ms, recs, stats) = (
             ctx.saved_tensors
         )
+        # A copy: the loop below drops each step once used, but the graph may be differentiated
+        # again (retain_graph=True, gradcheck), so ctx keeps the list.
+        acts = list(ctx.acts)
         peep, ln, proj, has_bias = ctx.flags
-        batch_sizes, eps = ctx.batch_sizes, ctx.eps
-        T, B, G = acts.shape
-        H = G // 4
+        batch_sizes = ctx.batch_sizes
+        T, B, H = cs.shape
+        G = 4 * H
         padded = batch_sizes is not None
-        d_acts = _alloc((T, B, G), acts, padded)  # d loss / d pre-activations = d xp
-        d_recs = _alloc((T, B, G), acts, padded) if ln else d_acts  # d / d (h W_hh^T)
-        d_tcs = _alloc((T, B, H), acts, padded) if ln else None  # d / d LN(c) for its gains
-        d_hs = _alloc((T, B, out.shape[-1]), acts, padded) if proj else None
+        d_acts = _alloc((T, B, G), cs, padded)  # d loss / d pre-activations = d xp
+        d_recs = _alloc((T, B, G), cs, padded) if ln else d_acts  # d / d (h W_hh^T)
+        d_tcs = _alloc((T, B, H), cs, padded) if ln else None  # d / d LN(c) for its gains
+        d_hs = _alloc((T, B, out.shape[-1]), cs, padded) if proj else None
         dh = _zeros_if_none(d_hT, h0)
         dc = _zeros_if_none(d_cT, c0)
         p_if = torch.stack([p_i, p_f]) if peep else None
-        tmp = acts.new_empty(B, H)
+        tmp = cs.new_empty(B, H)
+        rec_t = _Gemm(w_hh.t(), B)  # d h_prev = d rec @ W_hh
+        project_t = _Gemm(w_hr.t(), B) if proj else None
         for t in reversed(range(T)):
             b = _rows(batch_sizes, t, B)
             dh_b, dc_b = dh[:b], dc[:b]
@@ -179,10 +275,10 @@ class _LSTMFunction(torch.autograd.Function):
                 dh_b += d_out[t, :b]
             if proj:
                 d_hs[t, :b] = dh_b
-                dm = dh_b @ w_hr
+                dm = project_t(dh_b)
             else:
                 dm = dh_b
-            a, da, tc = acts[t, :b], d_acts[t, :b], tcs[t, :b]
+            a, da, tc = acts[t], d_acts[t, :b], tcs[t, :b]
             i, f, g, o = a.split(H, dim=1)
             cp = c0[:b] if t == 0 else cs[t - 1, :b]
             _sigmoid_bw(torch.mul(dm, tc, out=tmp[:b]), o, grad_input=da[:, 3 * H :])
@@ -206,7 +302,8 @@ class _LSTMFunction(torch.autograd.Function):
                 d_recs[t, :b] = dr
             else:
                 dr = da
-            torch.mm(dr, w_hh, out=dh_b)
+            dh_b.copy_(rec_t(dr))
+            acts[t] = None
         grads: dict[str, Tensor | None] = {}
         grads["xp"] = d_acts
         grads["w_hh"] = _outer_sum(d_recs, _prev(out, h0))
@@ -230,11 +327,12 @@ class _LSTMFunction(torch.autograd.Function):
 
 
 # -- GRU (both reset conventions) --------------------------------------------------------------
-def _run_gru(cell: GRUCell, xp: Tensor, state: Tensor, batch_sizes):
-    out, h = _GRUFunction.apply(
-        xp, state, cell.weight_hh, cell.bias_hh, cell.reset_after, batch_sizes
-    )
-    return out, h
+def _run_gru(cell: GRUCell, x: Tensor, state: Tensor, batch_sizes):
+    if cell.reset_after:  # b_hn sits inside r * (W_hn h + b_hn): it stays in the recurrence
+        xp, b_hh = project(x, cell.weight_ih, cell.bias_ih), cell.bias_hh
+    else:
+        xp, b_hh = project(x, cell.weight_ih, _sum_biases(cell.bias_ih, cell.bias_hh)), None
+    return _GRUFunction.apply(xp, state, cell.weight_hh, b_hh, cell.reset_after, batch_sizes)
 
 
 class _GRUFunction(torch.autograd.Function):
@@ -243,58 +341,62 @@ class _GRUFunction(torch.autograd.Function):
         T, B, G = xp.shape
         H = G // 3
         padded = batch_sizes is not None
-        acts = _alloc((T, B, G), xp, padded)  # r, z, n after their nonlinearities
+        acts = []  # per step (b, 3H): r, z, n after their nonlinearities
         out = _alloc((T, B, H), xp, padded)
         # reset_after: W_hn h + b_hn (the reset multiplies it); else r * h_{t-1} (W_hn's input)
         aux = _alloc((T, B, H), xp, padded)
         if reset_after:
-            xb, rec = xp, xp.new_empty(B, G)
+            rec = _Gemm(w_hh, B, b_hh)
         else:
-            xb = xp if b_hh is None else xp + b_hh
-            w_rz_t, w_n_t = w_hh[: 2 * H].t(), w_hh[2 * H :].t()
+            rec_rz, rec_n = _Gemm(w_hh[: 2 * H], B), _Gemm(w_hh[2 * H :], B)
         h_prev = h0
         for t in range(T):
             b = _rows(batch_sizes, t, B)
-            hp, a, x = h_prev[:b], acts[t, :b], xb[t, :b]
+            hp, x = h_prev[:b], xp[t, :b]
             if reset_after:
-                r_ = rec[:b]
-                if b_hh is None:
-                    torch.mm(hp, w_hh.t(), out=r_)
-                else:
-                    torch.addmm(b_hh, hp, w_hh.t(), out=r_)
-                torch.add(x[:, : 2 * H], r_[:, : 2 * H], out=a[:, : 2 * H]).sigmoid_()
+                r_ = rec(hp)  # (b, 3H)
+                a = r_[:, : 2 * H].add_(x[:, : 2 * H]).sigmoid_()
                 aux[t, :b] = r_[:, 2 * H :]
-                torch.addcmul(x[:, 2 * H :], a[:, :H], r_[:, 2 * H :], out=a[:, 2 * H :])
+                n = torch.addcmul(x[:, 2 * H :], a[:, :H], r_[:, 2 * H :])
+                a = torch.cat([a, _tanh_(n)], dim=1)
             else:
-                torch.addmm(x[:, : 2 * H], hp, w_rz_t, out=a[:, : 2 * H]).sigmoid_()
-                s = torch.mul(a[:, :H], hp, out=aux[t, :b])
-                torch.addmm(x[:, 2 * H :], s, w_n_t, out=a[:, 2 * H :])
-            n = a[:, 2 * H :].tanh_()
-            h = torch.sub(hp, n, out=out[t, :b]).mul_(a[:, H : 2 * H]).add_(n)
+                rz = rec_rz(hp, add=x[:, : 2 * H]).sigmoid_()
+                s = torch.mul(rz[:, :H], hp, out=aux[t, :b])
+                n = _tanh_(rec_n(s, add=x[:, 2 * H :]))
+                a = torch.cat([rz, n], dim=1)
+            acts.append(a)
+            z, n = a[:, H : 2 * H], a[:, 2 * H :]
+            torch.sub(hp, n, out=out[t, :b]).mul_(z).add_(n)
             h_prev = out[t]
         ctx.reset_after, ctx.batch_sizes, ctx.has_bias = reset_after, batch_sizes, b_hh is not None
-        ctx.save_for_backward(h0, w_hh, acts, aux, out)
+        ctx.acts = acts
+        ctx.save_for_backward(h0, w_hh, aux, out)
         return out, _last_step(out, batch_sizes)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, d_out, d_hT):
-        h0, w_hh, acts, aux, out = ctx.saved_tensors
+        h0, w_hh, aux, out = ctx.saved_tensors
+        acts = list(ctx.acts)  # a copy, as in _LSTMFunction.backward
         reset_after, batch_sizes = ctx.reset_after, ctx.batch_sizes
-        T, B, G = acts.shape
-        H = G // 3
+        T, B, H = out.shape
+        G = 3 * H
         padded = batch_sizes is not None
-        d_acts = _alloc((T, B, G), acts, padded)  # d / d xp
-        d_recs = _alloc((T, B, G), acts, padded) if reset_after else None  # d / d (h W^T + b)
+        d_acts = _alloc((T, B, G), out, padded)  # d / d xp
+        d_recs = _alloc((T, B, G), out, padded) if reset_after else None  # d / d (h W^T + b)
         dh = _zeros_if_none(d_hT, h0)
-        tmp = acts.new_empty(B, H)
-        w_rz, w_n = w_hh[: 2 * H], w_hh[2 * H :]
+        tmp = out.new_empty(B, H)
+        if reset_after:
+            rec_t = _Gemm(w_hh.t(), B)
+        else:
+            rec_rz_t, rec_n_t = _Gemm(w_hh[: 2 * H].t(), B), _Gemm(w_hh[2 * H :].t(), B)
         for t in reversed(range(T)):
             b = _rows(batch_sizes, t, B)
             dh_b = dh[:b]
             if d_out is not None:
                 dh_b += d_out[t, :b]
-            a, da = acts[t, :b], d_acts[t, :b]
+            a, da = acts[t], d_acts[t, :b]
+            acts[t] = None
             r, z, n = a.split(H, dim=1)
             hp = h0[:b] if t == 0 else out[t - 1, :b]
             # h = n + z (h_prev - n)
@@ -303,15 +405,14 @@ class _GRUFunction(torch.autograd.Function):
             dh_b.mul_(z)
             if reset_after:
                 dr_ = d_recs[t, :b]
-                rec_n = aux[t, :b]
-                _sigmoid_bw(dn * rec_n, r, grad_input=da[:, :H])
+                _sigmoid_bw(dn * aux[t, :b], r, grad_input=da[:, :H])
                 dr_[:, : 2 * H] = da[:, : 2 * H]
                 torch.mul(dn, r, out=dr_[:, 2 * H :])
-                dh_b.addmm_(dr_, w_hh)
+                dh_b.add_(rec_t(dr_))
             else:
-                ds = dn @ w_n  # d / d (r * h_prev)
+                ds = rec_n_t(dn)  # d / d (r * h_prev)
                 _sigmoid_bw(ds * hp, r, grad_input=da[:, :H])
-                dh_b.addcmul_(ds, r).addmm_(da[:, : 2 * H], w_rz)
+                dh_b.addcmul_(ds, r).add_(rec_rz_t(da[:, : 2 * H]))
         h_prev = _prev(out, h0)
         if reset_after:
             d_w = _outer_sum(d_recs, h_prev)
@@ -325,10 +426,10 @@ class _GRUFunction(torch.autograd.Function):
 
 
 # -- Elman RNN ---------------------------------------------------------------------------------
-def _run_rnn(cell: RNNCell, xp: Tensor, state: Tensor, batch_sizes):
-    return _RNNFunction.apply(
-        xp, state, cell.weight_hh, cell.bias_hh, cell.nonlinearity == "relu", batch_sizes
-    )
+def _run_rnn(cell: RNNCell, x: Tensor, state: Tensor, batch_sizes):
+    xp = project(x, cell.weight_ih, _sum_biases(cell.bias_ih, cell.bias_hh))
+    relu = cell.nonlinearity == "relu"
+    return _RNNFunction.apply(xp, state, cell.weight_hh, None, relu, batch_sizes)
 
 
 class _RNNFunction(torch.autograd.Function):
@@ -337,11 +438,12 @@ class _RNNFunction(torch.autograd.Function):
         T, B, H = xp.shape
         out = _alloc((T, B, H), xp, batch_sizes is not None)
         xb = xp if b_hh is None else xp + b_hh
+        rec = _Gemm(w_hh, B)
         h_prev = h0
         for t in range(T):
             b = _rows(batch_sizes, t, B)
-            h = torch.addmm(xb[t, :b], h_prev[:b], w_hh.t(), out=out[t, :b])
-            h.relu_() if relu else h.tanh_()
+            h = rec(h_prev[:b], add=xb[t, :b])
+            out[t, :b] = h.relu_() if relu else _tanh_(h)
             h_prev = out[t]
         ctx.relu, ctx.batch_sizes, ctx.has_bias = relu, batch_sizes, b_hh is not None
         ctx.save_for_backward(h0, w_hh, out)
@@ -355,6 +457,7 @@ class _RNNFunction(torch.autograd.Function):
         T, B, H = out.shape
         d_pre = _alloc((T, B, H), out, batch_sizes is not None)
         dh = _zeros_if_none(d_hT, h0)
+        rec_t = _Gemm(w_hh.t(), B)
         for t in reversed(range(T)):
             b = _rows(batch_sizes, t, B)
             dh_b = dh[:b]
@@ -365,7 +468,6 @@ class _RNNFunction(torch.autograd.Function):
                 torch.mul(dh_b, h > 0, out=dp)
             else:
                 _tanh_bw(dh_b, h, grad_input=dp)
-            torch.mm(dp, w_hh, out=dh_b)
+            dh_b.copy_(rec_t(dp))
         d_b = d_pre.sum((0, 1)) if ctx.has_bias else None
         return d_pre, dh, _outer_sum(d_pre, _prev(out, h0)), d_b, None, None
-

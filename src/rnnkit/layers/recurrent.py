@@ -138,10 +138,11 @@ class Recurrent(nn.Module):
             if lengths is not None:
                 raise ValueError("lengths: a PackedSequence carries its own lengths; pass None")
             x_tm, lengths = pad_packed_sequence(input, batch_first=False)
-            check_input(x_tm, "input", self.input_size, ndim=(3,))
+            check_input(x_tm, "input", self.input_size, ndim=(3,), batch_dim=1)
             packed_lengths = lengths
         else:
-            check_input(input, "input", self.input_size, ndim=(3,))
+            batch_dim = 0 if self.batch_first else 1
+            check_input(input, "input", self.input_size, ndim=(3,), batch_dim=batch_dim)
             x_tm = input.transpose(0, 1) if self.batch_first else input
         T, B = x_tm.shape[0], x_tm.shape[1]
         if T == 0:
@@ -242,7 +243,7 @@ def _run_direction(cell, x, state, lengths, batch_sizes, path):
     if path == "custom":
         kernel = kernels.for_cell(cell)
         if kernel is not None:
-            return kernel(cell, cell.project_input(x), state, batch_sizes)
+            return kernel(cell, x, state, batch_sizes)
     return _loop(cell, x, state, lengths, hoist=(path == "custom"))
 
 
@@ -267,7 +268,10 @@ def _loop(cell: RecurrentCell, x: Tensor, state, lengths: Tensor | None, hoist: 
 def _keep_where(keep: Tensor, new, old):
     if isinstance(new, Tensor):
         return torch.where(keep, new, old)
-    values = [torch.where(keep, n, o) if isinstance(n, Tensor) else n for n, o in zip(new, old)]
+    values = [
+        torch.where(keep, n, o) if isinstance(n, Tensor) else n
+        for n, o in zip(new, old, strict=True)
+    ]
     return type(new)(*values)
 
 
@@ -320,6 +324,7 @@ def _check_lengths(lengths, batch: int, T: int) -> Tensor:
     if lo <= 0:
         raise ValueError(f"lengths: every length must be >= 1, got {lo}")
     if hi > T:
-        raise ValueError(f"lengths: every length must be <= T={T} (the input's time axis), got {hi}")
+        raise ValueError(
+            f"lengths: every length must be <= T={T} (the input's time axis), got {hi}"
+        )
     return lengths
-

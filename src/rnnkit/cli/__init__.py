@@ -1,0 +1,1 @@
+"""The ``rnnkit`` command line: one entry point, subcommands."""

@@ -70,30 +70,42 @@ def main() -> None:
     torch.manual_seed(0)
 
     columns = [f"train T={T}" for T in args.lengths] + [f"infer T={args.infer_length}"]
-    results: dict[str, list[float]] = {}
+    models = {}
     for name, make in rows(D, H):
         if args.only and not any(s in name for s in args.only):
             continue
-        model = make().to(device)
-        times = []
-        for T in args.lengths:
-            x = torch.randn(B, T, D, device=device, requires_grad=True)
+        models[name] = make().to(device)
+
+    # One job per (row, column). Rows are interleaved within every repeat, so a slow spell of
+    # this shared machine hits all rows alike instead of skewing one row's ratio.
+    jobs = {}
+    for T in args.lengths:
+        x = torch.randn(B, T, D, device=device, requires_grad=True)
+        for name, model in models.items():
 
             def train_step(model=model, x=x):
                 out, _ = model(x)
                 out.sum().backward()
 
-            times.append(time_ms(train_step, args.repeat, args.warmup, sync))
-        x = torch.randn(B, args.infer_length, D, device=device)
+            jobs[name, f"train T={T}"] = train_step
+    x_infer = torch.randn(B, args.infer_length, D, device=device)
+    for name, model in models.items():
 
-        def infer(model=model, x=x):
+        def infer(model=model):
             with torch.no_grad():
-                model(x)
+                model(x_infer)
 
-        times.append(time_ms(infer, args.repeat, args.warmup, sync))
-        results[name] = times
-        print(f"  measured {name}: " + ", ".join(f"{t:.1f}" for t in times), flush=True)
+        jobs[name, f"infer T={args.infer_length}"] = infer
 
+    samples: dict[tuple[str, str], list[float]] = {key: [] for key in jobs}
+    for fn in jobs.values():  # warm-up: oneDNN primitive creation, allocator growth
+        for _ in range(args.warmup):
+            fn()
+    for rep in range(args.repeat):
+        for key, fn in jobs.items():
+            samples[key].append(time_ms(fn, 1, 0, sync))
+        print(f"  repeat {rep + 1}/{args.repeat} done", flush=True)
+    results = {name: [statistics.median(samples[name, col]) for col in columns] for name in models}
     ref = results.get("torch.nn.LSTM")
     print()
     print(

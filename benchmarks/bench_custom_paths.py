@@ -29,7 +29,9 @@ from torch import Tensor, nn
 from rnnkit.layers import Recurrent
 from rnnkit.layers.recurrent import _loop
 
-TOLERANCE = 1e-4
+# Relative error allowed against the float64 reference: layer-normalized gradients lose ~1e-3
+# to float32 rounding at this size in every implementation (the float32 reference included).
+TOLERANCE = {None: 1e-4, "layer": 3e-3}
 
 
 # -- the cell math as plain functions of tensors, for TorchScript and torch.compile -----------
@@ -137,13 +139,17 @@ def measure_cell(title: str, options: dict, args) -> None:
     model = Recurrent("lstm", D, H, batch_first=False, path="custom", **options)
     x = torch.randn(T, B, D, requires_grad=True)  # (T, B, D)
 
-    # The reference path once, eagerly: the answer every candidate's first call must give.
-    ref_model = Recurrent("lstm", D, H, batch_first=False, path="reference", **options)
+    # The reference path once, eagerly and in float64: the answer every candidate's first call
+    # must give. float64, because the layer-norm LSTM's float32 gradients at this size carry
+    # ~1e-3 relative rounding error whichever way they are computed (the float32 reference
+    # itself is off by 4e-3), which would hide a real mismatch or flag a correct variant.
+    ref_model = Recurrent("lstm", D, H, batch_first=False, path="reference", **options).double()
     ref_model.load_state_dict(model.state_dict())
-    x_ref = x.detach().clone().requires_grad_()
+    x_ref = x.detach().double().requires_grad_()
     ref_out = ref_model(x_ref)[0]
     ref_out.sum().backward()
-    ref_out, ref_grads = ref_out.detach(), grads(x_ref, ref_model.cells[0])
+    ref_out = ref_out.detach().float()
+    ref_grads = {n: g.float() for n, g in grads(x_ref, ref_model.cells[0]).items()}
 
     print(f"{title}:", flush=True)
     rows = []  # (name, median ms or failure text, first-call s, check note)
@@ -169,8 +175,9 @@ def measure_cell(title: str, options: dict, args) -> None:
         else:
             err, where = worst_error(out.detach(), grads(x, model.cells[0]), ref_out, ref_grads)
             check = f"max error {err:.1e} ({where})"
-            if not err <= TOLERANCE:
-                check = f"MISMATCH: {check} > {TOLERANCE:g}"
+            tolerance = TOLERANCE[options.get("norm")]
+            if not err <= tolerance:
+                check = f"MISMATCH: {check} > {tolerance:g}"
                 print(f"  !!!!! {name}: {check} !!!!!", flush=True)
 
         def train_step(run=run):

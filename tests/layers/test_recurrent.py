@@ -535,7 +535,7 @@ def test_no_dropout_after_the_last_layer():
     "name, opts, expected",
     [
         ("lstm", {}, "fused"),
-        ("lstm", {"proj_size": 2}, "fused"),
+        ("lstm", {"proj_size": 2}, "custom"),  # no oneDNN kernel for LSTMP: see resolve_path
         ("rnn", {"nonlinearity": "relu"}, "fused"),
         ("lstm", {"peephole": True}, "custom"),
         ("lstm", {"norm": "layer"}, "custom"),
@@ -546,6 +546,21 @@ def test_no_dropout_after_the_last_layer():
 )
 def test_resolve_path_auto(name, opts, expected):
     assert Recurrent(name, D, H, **opts).resolve_path() == expected
+
+
+@pytest.mark.parametrize("name, opts", [("gru", {}), ("lstm", {"proj_size": 4})])
+def test_resolve_path_auto_by_work_size_on_cpu(name, opts):
+    # torch has no oneDNN kernel for these: the custom kernel wins once B*H is large enough,
+    # with a higher bar for inference than for training (thresholds in resolve_path).
+    rnn = Recurrent(name, D, 64, **opts)  # H = 64
+    small, medium, large = (torch.zeros(b, T, D) for b in (8, 64, 256))  # B*H 512, 4096, 16384
+    assert rnn.resolve_path(small) == "fused"
+    assert rnn.resolve_path(medium) == "custom"
+    with torch.no_grad():
+        assert rnn.resolve_path(medium) == "fused"
+        assert rnn.resolve_path(large) == "custom"
+    time_major = Recurrent(name, D, 64, batch_first=False, **opts)
+    assert time_major.resolve_path(torch.zeros(T, 8, D)) == "fused"  # B is dim 1 here
 
 
 @pytest.mark.parametrize("path", ["fused", "custom", "reference"])

@@ -6,11 +6,17 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.cells import GRUCell, LSTMCell, LSTMState, RNNCell
+
+# torch says so on every projected-LSTM call on CPU; rnnkit's auto path already picks its own
+# kernel there whenever that is faster (Recurrent.resolve_path), so the warning is only noise.
+warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
 
 
 def supports(cell) -> bool:

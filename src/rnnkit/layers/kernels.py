@@ -36,10 +36,8 @@ def _probe_onednn() -> bool:
         return False
     try:
         w = torch.ops.mkldnn._reorder_linear_weight(torch.ones(2, 3), 1)
-        y = torch.ops.mkldnn._linear_pointwise.binary(
-            torch.ones(1, 3), torch.ones(1, 2), w, None, "add"
-        )
-        return bool(torch.all(y == 4))
+        y = torch.ops.mkldnn._linear_pointwise(torch.ones(1, 3), w, None, "none", [], "")
+        return bool(torch.all(y == 3))
     except (RuntimeError, AttributeError):
         return False
 
@@ -64,17 +62,19 @@ class _Gemm:
     def __call__(self, x: Tensor, add: Tensor | None = None) -> Tensor:
         if self.packed is not None:
             x = x.contiguous()
-            if add is None:
-                return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
-            return torch.ops.mkldnn._linear_pointwise.binary(x, add, self.packed, self.bias, "add")
+            y = torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
+            # A separate add_ beats oneDNN's fused binary post-op here by ~10%: the post-op
+            # streams the (uncached) addend through the GEMM's inner loop.
+            return y if add is None else y.add_(add)
         y = x @ self.w.t() if self.bias is None else torch.addmm(self.bias, x, self.w.t())
         return y if add is None else y.add_(add)
 
 
-def _tanh_(x: Tensor) -> Tensor:
-    """In-place tanh as 2 sigmoid(2x) - 1: torch's CPU tanh is ~4x slower than its sigmoid, and
-    the identity is exact up to rounding (absolute error ~1e-7 in float32, ~1e-16 in float64)."""
-    return x.mul_(2).sigmoid_().mul_(2).sub_(1)
+def _tanh_(x: Tensor, doubled: bool = False) -> Tensor:
+    """In-place tanh as 2 sigmoid(2x) - 1 (``doubled``: x already holds 2x). torch's CPU tanh is
+    ~4x slower than its sigmoid, and the identity is exact up to rounding (absolute error ~1e-7
+    in float32, ~1e-16 in float64)."""
+    return (x if doubled else x.mul_(2)).sigmoid_().mul_(2).sub_(1)
 
 
 def for_cell(cell):
@@ -136,6 +136,16 @@ def _rows(batch_sizes, t: int, B: int) -> int:
     return B if batch_sizes is None else batch_sizes[t]
 
 
+def _steps(seq: Tensor | None, batch_sizes) -> list:
+    """Per-step views of ``seq`` (T, B, ...) trimmed to each step's live rows, made once up
+    front: slicing inside the time loop costs Python time on every step."""
+    if seq is None:
+        return [None] * len(batch_sizes or ())
+    if batch_sizes is None:
+        return list(seq.unbind(0))
+    return [v[:b] for v, b in zip(seq.unbind(0), batch_sizes, strict=True)]
+
+
 def _last_step(seq: Tensor, batch_sizes) -> Tensor:
     """Each row's value at its own last valid step: seq (T, B, N) -> (B, N)."""
     if batch_sizes is None:
@@ -187,72 +197,61 @@ class _LSTMFunction(torch.autograd.Function):
         peep, ln, proj = p_i is not None, g_h is not None, w_hr is not None
         P = w_hr.shape[0] if proj else H
         xb = xp if b_hh is None else xp + b_hh  # (T, B, 4H), bias folded in once
-        acts = []  # per step (b, 4H): i, f, g, o after their nonlinearities
-        cs = _alloc((T, B, H), xp, padded)  # c_t
-        tcs = _alloc((T, B, H), xp, padded)  # tanh(c_t) or tanh(LN(c_t))
+        cs = _alloc((T, B, H), xp, padded)  # c_t: the next step's c_{t-1} and the final state
         out = _alloc((T, B, P), xp, padded)  # h_t
         ms = _alloc((T, B, H), xp, padded) if proj else None  # o * tanh(.) before projection
-        if ln:
-            recs = _alloc((T, B, G), xp, padded)  # h_{t-1} W_hh^T before its layer norm
-            stats = _alloc((4, T, B, 1), xp, padded)  # mean/rstd of recs, then of c
-            stats[1].fill_(1.0)
-            stats[3].fill_(1.0)
-        p_if = torch.stack([p_i, p_f]) if peep else None  # (2, H)
+        # Per-step tensors for backward, kept as made (no copies): gate activations i, f, g, o
+        # (b, 4H); tanh of the (normalized) cell (b, H); with layer norm, the recurrent product
+        # h W_hh^T and the statistics of both normalizations.
+        acts, tcs, norms = [], [], []
         rec = _Gemm(w_hh, B)
         project = _Gemm(w_hr, B) if proj else None
+        xs, c_steps, h_steps, m_steps = (_steps(v, batch_sizes) for v in (xb, cs, out, ms))
         h_prev, c_prev = h0, c0
         for t in range(T):
-            b = _rows(batch_sizes, t, B)
-            hp, cp = h_prev[:b], c_prev[:b]
+            b = xs[t].shape[0]
+            hp, cp = (h_prev[:b], c_prev[:b]) if padded else (h_prev, c_prev)
             if ln:
                 r = rec(hp)
-                recs[t, :b] = r
-                y, mu, rs = torch.native_layer_norm(r, (G,), g_h, None, eps)
-                stats[0, t, :b], stats[1, t, :b] = mu, rs
-                a = y.add_(xb[t, :b])
+                y, mu_r, rs_r = torch.native_layer_norm(r, (G,), g_h, None, eps)
+                a = y.add_(xs[t])
             else:
-                a = rec(hp, add=xb[t, :b])
-            acts.append(a)
-            if peep:
-                a[:, : 2 * H].view(b, 2, H).addcmul_(p_if, cp.unsqueeze(1))
+                a = rec(hp, add=xs[t])
             i, f, g, o = a.split(H, dim=1)
-            g.mul_(2)  # tanh(x) = 2 sigmoid(2x) - 1, sharing the gates' sigmoid
             if peep:
-                a[:, : 3 * H].sigmoid_()
-            else:
-                a.sigmoid_()
+                i.addcmul_(p_i, cp)
+                f.addcmul_(p_f, cp)
+            g.mul_(2)  # tanh(x) = 2 sigmoid(2x) - 1, sharing the gates' sigmoid
+            a[:, : 3 * H].sigmoid_() if peep else a.sigmoid_()
             g.mul_(2).sub_(1)
-            c = torch.mul(f, cp, out=cs[t, :b]).addcmul_(i, g)
+            c = torch.mul(f, cp, out=c_steps[t]).addcmul_(i, g)
             if peep:
                 o.addcmul_(p_o, c).sigmoid_()
             if ln:
-                cn, mu, rs = torch.native_layer_norm(c, (H,), g_c, b_c, eps)
-                stats[2, t, :b], stats[3, t, :b] = mu, rs
-                tc = _tanh_(tcs[t, :b].copy_(cn))
+                cn, mu_c, rs_c = torch.native_layer_norm(c, (H,), g_c, b_c, eps)
+                tc = _tanh_(cn)
+                norms.append((r, mu_r, rs_r, mu_c, rs_c))
             else:
-                tc = _tanh_(tcs[t, :b].copy_(c))
+                tc = _tanh_(torch.mul(c, 2.0), doubled=True)
             if proj:
-                out[t, :b] = project(torch.mul(o, tc, out=ms[t, :b]))
+                h_steps[t].copy_(project(torch.mul(o, tc, out=m_steps[t])))
             else:
-                torch.mul(o, tc, out=out[t, :b])
+                torch.mul(o, tc, out=h_steps[t])
+            acts.append(a)
+            tcs.append(tc)
             h_prev, c_prev = out[t], cs[t]
         ctx.batch_sizes, ctx.eps, ctx.flags = batch_sizes, eps, (peep, ln, proj, b_hh is not None)
-        ctx.acts = acts
-        ctx.save_for_backward(
-            h0, c0, w_hh, p_i, p_f, p_o, g_h, g_c, b_c, w_hr, cs, tcs, out, ms,
-            recs if ln else None, stats if ln else None,
-        )  # fmt: skip
+        ctx.steps = (acts, tcs, norms)
+        ctx.save_for_backward(h0, c0, w_hh, p_i, p_f, p_o, g_h, g_c, b_c, w_hr, cs, out, ms)
         return out, _last_step(out, batch_sizes), _last_step(cs, batch_sizes)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, d_out, d_hT, d_cT):
-        (h0, c0, w_hh, p_i, p_f, p_o, g_h, g_c, b_c, w_hr, cs, tcs, out, ms, recs, stats) = (
-            ctx.saved_tensors
-        )
-        # A copy: the loop below drops each step once used, but the graph may be differentiated
-        # again (retain_graph=True, gradcheck), so ctx keeps the list.
-        acts = list(ctx.acts)
+        h0, c0, w_hh, p_i, p_f, p_o, g_h, g_c, b_c, w_hr, cs, out, ms = ctx.saved_tensors
+        # Copies of the lists: the loop drops each step once used, but the graph may be
+        # differentiated again (retain_graph=True, gradcheck), so ctx keeps its own.
+        acts, tcs, norms = (list(v) for v in ctx.steps)
         peep, ln, proj, has_bias = ctx.flags
         batch_sizes = ctx.batch_sizes
         T, B, H = cs.shape
@@ -260,33 +259,41 @@ class _LSTMFunction(torch.autograd.Function):
         padded = batch_sizes is not None
         d_acts = _alloc((T, B, G), cs, padded)  # d loss / d pre-activations = d xp
         d_recs = _alloc((T, B, G), cs, padded) if ln else d_acts  # d / d (h W_hh^T)
-        d_tcs = _alloc((T, B, H), cs, padded) if ln else None  # d / d LN(c) for its gains
         d_hs = _alloc((T, B, out.shape[-1]), cs, padded) if proj else None
+        if ln:  # layer-norm gain and shift gradients, accumulated step by step
+            d_g_h, d_g_c, d_b_c = (
+                torch.zeros_like(g_h),
+                torch.zeros_like(g_c),
+                torch.zeros_like(b_c),
+            )
         dh = _zeros_if_none(d_hT, h0)
         dc = _zeros_if_none(d_cT, c0)
-        p_if = torch.stack([p_i, p_f]) if peep else None
         tmp = cs.new_empty(B, H)
         rec_t = _Gemm(w_hh.t(), B)  # d h_prev = d rec @ W_hh
         project_t = _Gemm(w_hr.t(), B) if proj else None
+        da_steps, dr_steps, dh_steps = (_steps(v, batch_sizes) for v in (d_acts, d_recs, d_hs))
+        c_steps, dout_steps = _steps(cs, batch_sizes), _steps(d_out, batch_sizes)
         for t in reversed(range(T)):
-            b = _rows(batch_sizes, t, B)
-            dh_b, dc_b = dh[:b], dc[:b]
+            a, tc, da = acts[t], tcs[t], da_steps[t]
+            acts[t] = tcs[t] = None
+            b = a.shape[0]
+            dh_b, dc_b, tmp_b = (dh[:b], dc[:b], tmp[:b]) if padded else (dh, dc, tmp)
             if d_out is not None:
-                dh_b += d_out[t, :b]
+                dh_b += dout_steps[t]
             if proj:
-                d_hs[t, :b] = dh_b
-                dm = project_t(dh_b)
+                dm = project_t(dh_steps[t].copy_(dh_b))
             else:
                 dm = dh_b
-            a, da, tc = acts[t], d_acts[t, :b], tcs[t, :b]
             i, f, g, o = a.split(H, dim=1)
-            cp = c0[:b] if t == 0 else cs[t - 1, :b]
-            _sigmoid_bw(torch.mul(dm, tc, out=tmp[:b]), o, grad_input=da[:, 3 * H :])
-            d_tc = _tanh_bw(torch.mul(dm, o, out=tmp[:b]), tc, grad_input=tmp[:b])
+            cp = (c0[:b] if padded else c0) if t == 0 else c_steps[t - 1][:b]
+            _sigmoid_bw(torch.mul(dm, tc, out=tmp_b), o, grad_input=da[:, 3 * H :])
+            d_tc = _tanh_bw(torch.mul(dm, o, out=tmp_b), tc, grad_input=tmp_b)
             if ln:
-                d_tcs[t, :b] = d_tc
-                mu, rs = stats[2, t, :b], stats[3, t, :b]
-                d_tc = _ln_bw(d_tc, cs[t, :b], (H,), mu, rs, g_c, b_c, (True, False, False))[0]
+                r, mu_r, rs_r, mu_c, rs_c = norms[t]
+                norms[t] = None
+                d_tc, dg, db = _ln_bw(d_tc, c_steps[t], (H,), mu_c, rs_c, g_c, b_c, (True,) * 3)
+                d_g_c += dg
+                d_b_c += db
             dc_b += d_tc
             if peep:
                 dc_b.addcmul_(da[:, 3 * H :], p_o)
@@ -295,17 +302,18 @@ class _LSTMFunction(torch.autograd.Function):
             _tanh_bw(dc_b * i, g, grad_input=da[:, 2 * H : 3 * H])
             dc_b.mul_(f)
             if peep:
-                dc_b.add_((da[:, : 2 * H].view(b, 2, H) * p_if).sum(1))
+                dc_b.addcmul_(da[:, :H], p_i).addcmul_(da[:, H : 2 * H], p_f)
             if ln:
-                mu, rs = stats[0, t, :b], stats[1, t, :b]
-                dr = _ln_bw(da, recs[t, :b], (G,), mu, rs, g_h, None, (True, False, False))[0]
-                d_recs[t, :b] = dr
+                dr, dg, _ = _ln_bw(da, r, (G,), mu_r, rs_r, g_h, None, (True, True, False))
+                dr_steps[t].copy_(dr)
+                d_g_h += dg
             else:
                 dr = da
-            dh_b.copy_(rec_t(dr))
-            acts[t] = None
-        grads: dict[str, Tensor | None] = {}
-        grads["xp"] = d_acts
+            if padded:
+                dh_b.copy_(rec_t(dr))
+            else:
+                dh = rec_t(dr)
+        grads: dict[str, Tensor | None] = {"xp": d_acts, "h0": dh, "c0": dc}
         grads["w_hh"] = _outer_sum(d_recs, _prev(out, h0))
         grads["b_hh"] = d_acts.sum((0, 1)) if has_bias else None
         if peep:
@@ -314,15 +322,10 @@ class _LSTMFunction(torch.autograd.Function):
             grads["p_f"] = (d_acts[..., H : 2 * H] * c_prev).sum((0, 1))
             grads["p_o"] = (d_acts[..., 3 * H :] * cs).sum((0, 1))
         if ln:
-            r_hat = (recs - stats[0]) * stats[1]
-            grads["g_h"] = (d_acts * r_hat).sum((0, 1))
-            c_hat = (cs - stats[2]) * stats[3]
-            grads["g_c"] = (d_tcs * c_hat).sum((0, 1))
-            grads["b_c"] = d_tcs.sum((0, 1))
+            grads["g_h"], grads["g_c"], grads["b_c"] = d_g_h, d_g_c, d_b_c
         if proj:
             grads["w_hr"] = _outer_sum(d_hs, ms)
         names = ("xp", "h0", "c0", "w_hh", "b_hh", "p_i", "p_f", "p_o", "g_h", "g_c", "b_c", "w_hr")
-        grads["h0"], grads["c0"] = dh, dc
         return (*[grads.get(n) for n in names], None, None)
 
 

@@ -101,11 +101,14 @@ class Recurrent(nn.Module):
 
     # -- public --------------------------------------------------------------------------------
     def resolve_path(self, x: Tensor | None = None) -> str:
-        """The execution path this module takes: the one place where it is chosen.
+        """The execution path this module takes for input ``x``: the one place it is chosen.
 
         ``auto`` takes ``fused`` for standard cells (same parameters, identical results, vendor
-        kernels), except the GRU on CPU, where rnnkit's custom kernel beats torch's unfused
-        GRU (see BENCHMARKS.md); everything else takes ``custom``.
+        kernels), with one exception measured on CPU (see BENCHMARKS.md): torch has no oneDNN
+        kernel for the GRU or the projected LSTM, and rnnkit's custom kernels beat torch's
+        generic loop for them once the work per step is large enough: B*H >= 2048 when
+        gradients are recorded, B*H >= 16384 for inference (where torch's loop has less to do).
+        Everything else takes ``custom``. Without ``x`` the batch is assumed large.
         """
         can_fuse = all(fused.supports(c) for c in self.cells)
         if self.path == "fused" and not can_fuse:
@@ -117,10 +120,16 @@ class Recurrent(nn.Module):
             return self.path
         if not can_fuse:
             return "custom"
-        on_cpu = x is None or x.device.type == "cpu"
-        if on_cpu and self.cell_type.__name__ == "GRUCell":
+        if x is not None and x.device.type != "cpu":
+            return "fused"
+        cell = self.cells[0]
+        if not (type(cell).__name__ == "GRUCell" or getattr(cell, "proj_size", 0)):
+            return "fused"  # oneDNN's LSTM, or the Elman RNN whose torch loop is cheap
+        if x is None:
             return "custom"
-        return "fused"
+        batch = x.shape[0 if self.batch_first or x.dim() < 3 else 1]
+        threshold = 2048 if torch.is_grad_enabled() else 16384
+        return "custom" if batch * self.hidden_size >= threshold else "fused"
 
     def initial_state(self, batch: int, *, device=None, dtype=None):
         """Zero state for ``batch`` sequences, stacked over layers and directions."""
@@ -180,7 +189,7 @@ class Recurrent(nn.Module):
     # -- internals -----------------------------------------------------------------------------
     def _run(self, x: Tensor, state, lengths: Tensor | None, batch_sizes: list[int] | None):
         """Time-major, length-sorted: x (T, B, D) -> (out (T, B, dirs*H_out), stacked state)."""
-        path = self.resolve_path(x)
+        path = self.resolve_path(x if not self.batch_first else x.transpose(0, 1))
         dirs = self.num_directions
         finals = []
         for layer in range(self.num_layers):

@@ -31,7 +31,7 @@ from rnnkit.layers.recurrent import _loop
 
 # Relative error allowed against the float64 reference: layer-normalized gradients lose ~1e-3
 # to float32 rounding at this size in every implementation (the float32 reference included).
-TOLERANCE = {None: 1e-4, "layer": 3e-3}
+TOLERANCE = {None: 1e-4, "layer": 5e-3}
 
 
 # -- the cell math as plain functions of tensors, for TorchScript and torch.compile -----------

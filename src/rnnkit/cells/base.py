@@ -6,11 +6,13 @@ P projection size (LSTMP), G gates per cell (RNN 1, GRU 3, LSTM 4), L layers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 
 class LSTMState(NamedTuple):
@@ -139,3 +141,49 @@ class RecurrentCell(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}"
+
+
+def check_sizes(**sizes: int) -> None:
+    """Raise a ValueError naming the first size that is not a positive integer."""
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+
+
+def make_gate_parameters(
+    cell: nn.Module, gates: int, input_size: int, hidden_size: int, recurrent_size: int, bias: bool
+) -> None:
+    """Register torch.nn.RNN-style ``weight_ih`` (G*H, D), ``weight_hh`` (G*H, R) and biases."""
+    cell.weight_ih = nn.Parameter(torch.empty(gates * hidden_size, input_size))
+    cell.weight_hh = nn.Parameter(torch.empty(gates * hidden_size, recurrent_size))
+    if bias:
+        cell.bias_ih = nn.Parameter(torch.empty(gates * hidden_size))
+        cell.bias_hh = nn.Parameter(torch.empty(gates * hidden_size))
+    else:
+        cell.register_parameter("bias_ih", None)
+        cell.register_parameter("bias_hh", None)
+
+
+def uniform_init(cell: RecurrentCell) -> None:
+    """torch.nn's default: every weight and bias U(-1/sqrt(H), 1/sqrt(H))."""
+    bound = 1.0 / math.sqrt(cell.hidden_size)
+    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"):
+        p = getattr(cell, name, None)
+        if p is not None:
+            nn.init.uniform_(p, -bound, bound)
+
+
+class TensorStateCell(RecurrentCell):
+    """Shared plumbing of the cells whose state is their output ``h`` (B, H): RNN and GRU."""
+
+    def reset_parameters(self) -> None:
+        uniform_init(self)
+
+    def initial_state(self, batch, *, device=None, dtype=None) -> Tensor:
+        return torch.zeros(batch, self.hidden_size, device=device, dtype=dtype)
+
+    def check_state(self, state, batch: int) -> None:
+        check_shape(state, "state", (batch, self.hidden_size))
+
+    def project_input(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight_ih, self.bias_ih)

@@ -6,11 +6,10 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from rnnkit.cells.base import RecurrentCell, check_shape
-from rnnkit.cells.rnn import check_sizes, make_gate_parameters, uniform_init
+from rnnkit.cells.base import TensorStateCell, check_sizes, make_gate_parameters
 
 
-class GRUCell(RecurrentCell):
+class GRUCell(TensorStateCell):
     r"""GRU step (Cho et al. 2014). Gate order r, z, n as in ``torch.nn.GRU``.
 
     .. math::
@@ -49,18 +48,6 @@ class GRUCell(RecurrentCell):
         self.bias = bias
         make_gate_parameters(self, 3, input_size, hidden_size, hidden_size, bias)
         self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        uniform_init(self)
-
-    def initial_state(self, batch, *, device=None, dtype=None) -> Tensor:
-        return torch.zeros(batch, self.hidden_size, device=device, dtype=dtype)
-
-    def check_state(self, state, batch: int) -> None:
-        check_shape(state, "state", (batch, self.hidden_size))
-
-    def project_input(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.weight_ih, self.bias_ih)
 
     def recur(self, xp: Tensor, state: Tensor, valid: Tensor | None = None):
         H = self.hidden_size

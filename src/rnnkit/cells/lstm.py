@@ -8,8 +8,15 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from rnnkit.cells.base import BNLSTMState, LSTMState, RecurrentCell, check_shape
-from rnnkit.cells.rnn import check_sizes, make_gate_parameters, uniform_init
+from rnnkit.cells.base import (
+    BNLSTMState,
+    LSTMState,
+    RecurrentCell,
+    check_shape,
+    check_sizes,
+    make_gate_parameters,
+    uniform_init,
+)
 
 NORMS = (None, "layer", "batch")
 

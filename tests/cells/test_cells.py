@@ -530,6 +530,10 @@ def test_batch_norm_lstm_rejects_state_without_step():
             lambda: RNNCell(3, 5, nonlinearity="sigmoid"),
             r"^nonlinearity: expected 'tanh' or 'relu', got 'sigmoid'",
         ),
+        (lambda: GRUCell(3, 5, reset_after="False"), r"^reset_after: expected True or False"),
+        (lambda: LSTMCell(3, 5, peephole=1), r"^peephole: expected True or False, got 1"),
+        (lambda: LSTMCell(3, 5, forget_bias="1"), r"^forget_bias: expected a number, got '1'"),
+        (lambda: LSTMCell(3, 5, eps=0.0), r"^eps: expected a number > 0, got 0\.0"),
     ],
     ids=[
         "norm",
@@ -543,6 +547,10 @@ def test_batch_norm_lstm_rejects_state_without_step():
         "rnn-input",
         "rnn-float-hidden",
         "nonlinearity",
+        "reset-after-string",
+        "peephole-int",
+        "forget-bias-string",
+        "eps-zero",
     ],
 )
 def test_cell_constructor_rejects_bad_arguments(build, message):
@@ -588,3 +596,18 @@ def test_map_state_reorders_and_keeps_namedtuple_and_step():
         TypeError, match=r"^state: expected a Tensor or a tuple of Tensors, got str"
     ):
         map_state(lambda t: t, "h")
+
+
+def test_cell_names_dtype_mismatches():
+    cell = LSTMCell(D, H)  # float32 parameters
+    with pytest.raises(
+        ValueError,
+        match=r"^x: expected torch.float32 on cpu \(the parameters'\), got torch.float64",
+    ):
+        cell(torch.randn(B, D, dtype=torch.float64))
+    h = torch.zeros(B, H)
+    with pytest.raises(
+        ValueError,
+        match=r"^state\.h: expected torch.float32 on cpu \(the input's\), got torch.float64",
+    ):
+        cell(torch.randn(B, D), (h.double(), h))

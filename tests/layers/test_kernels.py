@@ -21,13 +21,24 @@ CONFIGS = [
 ]
 
 
-def _outputs_and_grads(model, x, lengths):
-    out, state = model(x, lengths=lengths)
-    finals = [state] if isinstance(state, torch.Tensor) else list(state)
+def _outputs_and_grads(model, x, state, lengths):
+    out, final = model(x, state, lengths=lengths)
+    finals = [final] if isinstance(final, torch.Tensor) else list(final)
     weights = [torch.linspace(-1, 1, t.numel(), dtype=t.dtype).view_as(t) for t in [out, *finals]]
     loss = sum((t * w).sum() for t, w in zip([out, *finals], weights, strict=True))
-    grads = torch.autograd.grad(loss, [x, *model.parameters()])
-    return [out, *finals], grads
+    inputs = [x, *([state] if isinstance(state, torch.Tensor) else state), *model.parameters()]
+    return [out, *finals], torch.autograd.grad(loss, inputs)
+
+
+def _initial_state(model, batch, dtype):
+    """A random initial state (requiring grad) shaped like the model's."""
+    g = torch.Generator().manual_seed(5)
+    zeros = model.initial_state(batch, dtype=dtype)
+    if isinstance(zeros, torch.Tensor):
+        return torch.randn(zeros.shape, generator=g, dtype=dtype).requires_grad_()
+    return type(zeros)(
+        *(torch.randn(t.shape, generator=g, dtype=dtype).requires_grad_() for t in zeros)
+    )
 
 
 @pytest.mark.parametrize("lengths", [None, [9, 4, 9, 1, 6]])
@@ -37,11 +48,17 @@ def test_float32_custom_path_matches_float64_reference(name, opts, lengths):
     model = Recurrent(name, 6, 16, bidirectional=True, num_layers=2, path="custom", **opts)
     x = torch.randn(5, 9, 6)
     lengths = None if lengths is None else torch.tensor(lengths)
+    state = _initial_state(model, 5, torch.float32)
 
-    fast = _outputs_and_grads(model, x.clone().requires_grad_(), lengths)
+    fast = _outputs_and_grads(model, x.clone().requires_grad_(), state, lengths)
     reference = model.double()
     reference.path = "reference"
-    slow = _outputs_and_grads(reference, x.double().requires_grad_(), lengths)
+    state64 = (
+        type(state)(*(t.detach().double().requires_grad_() for t in state))
+        if isinstance(state, tuple)
+        else state.detach().double().requires_grad_()
+    )
+    slow = _outputs_and_grads(reference, x.double().requires_grad_(), state64, lengths)
     for got, want in zip(fast[0] + list(fast[1]), slow[0] + list(slow[1]), strict=True):
         scale = want.abs().max().item() + 1e-6
         assert (got.double() - want).abs().max().item() / scale < 2e-5

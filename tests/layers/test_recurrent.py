@@ -643,7 +643,9 @@ def test_recurrent_rejects_wrong_lstm_state():
         rnn(x, LSTMState(h[:1], c))
     with pytest.raises(ValueError, match=r"^state\.c: expected shape \(2, 4, 5\), got \(2, 3, 5\)"):
         rnn(x, LSTMState(h, c[:, :3]))
-    with pytest.raises(ValueError, match=r"^state: expected LSTMState\('h', 'c'\), got Tensor"):
+    with pytest.raises(
+        ValueError, match=r"^state: expected LSTMState\('h', 'c'\) or \(h, c\), got Tensor"
+    ):
         rnn(x, h)
 
 
@@ -710,3 +712,117 @@ def test_recurrent_constructor_rejects_bad_arguments(kwargs, message):
     args = {"cell": "lstm", "input_size": D, "hidden_size": H, **kwargs}
     with pytest.raises(ValueError, match=message):
         Recurrent(**args)
+
+
+# -- review follow-ups: torch.nn conventions, dtypes, autocast, option checks -----------------
+@pytest.mark.parametrize("path", PATHS)
+def test_plain_tuple_state_is_accepted_like_torch_nn(path):
+    rnn = build("lstm", {}, num_layers=2, path=path)
+    x = torch.randn(B, T, D, dtype=f64)
+    h0, c0 = torch.randn(2, B, H, dtype=f64), torch.randn(2, B, H, dtype=f64)
+    out_tuple, final_tuple = rnn(x, (h0, c0), lengths=torch.tensor(LENGTHS))
+    out_typed, final_typed = rnn(x, LSTMState(h0, c0), lengths=torch.tensor(LENGTHS))
+    close(out_tuple, out_typed)
+    assert isinstance(final_tuple, LSTMState)
+    assert_all_close(tensors(final_tuple), tensors(final_typed))
+
+
+def test_plain_tuple_state_of_a_batch_norm_lstm_starts_at_step_zero():
+    rnn = build("lstm", {"norm": "batch"}, training=False)
+    x = torch.randn(B, T, D, dtype=f64)
+    h0, c0 = torch.randn(1, B, H, dtype=f64), torch.randn(1, B, H, dtype=f64)
+    out_tuple, final = rnn(x, (h0, c0))
+    out_typed, _ = rnn(x, BNLSTMState(h0, c0, 0))
+    close(out_tuple, out_typed)
+    assert final.step == T
+
+
+def test_dtype_and_device_mismatches_are_named():
+    rnn = Recurrent("lstm", D, H)  # float32 parameters
+    with pytest.raises(
+        ValueError,
+        match=r"^input: expected torch.float32 on cpu \(the parameters'\), got torch.float64",
+    ):
+        rnn(torch.randn(B, T, D, dtype=f64))
+    x = torch.randn(B, T, D)
+    h = torch.zeros(1, B, H)
+    with pytest.raises(
+        ValueError,
+        match=r"^state\.c: expected torch.float32 on cpu \(the input's\), got torch.float64",
+    ):
+        rnn(x, (h, h.double()))
+    gru = Recurrent("gru", D, H)
+    with pytest.raises(
+        ValueError,
+        match=r"^state: expected torch.float32 on cpu \(the input's\), got torch.float64",
+    ):
+        gru(x, h.double())
+
+
+@pytest.mark.parametrize(
+    ("name", "opts"),
+    [
+        ("lstm", {}),
+        ("lstm", {"peephole": True}),
+        ("gru", {}),
+        ("gru", {"reset_after": False}),
+        ("rnn", {}),
+    ],
+)
+@pytest.mark.parametrize("path", PATHS)
+def test_autocast_forward_then_backward_outside(name, opts, path):
+    if path == "fused" and not supports_fused(name, opts):
+        pytest.skip("no fused path for this cell")
+    rnn = Recurrent(name, D, H, path=path, **opts)
+    x = torch.randn(B, T, D, requires_grad=True)
+    with torch.autocast("cpu", torch.bfloat16):
+        out, _ = rnn(x, lengths=torch.tensor(LENGTHS))
+    out.float().sum().backward()  # backward outside autocast, as torch recommends
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    if path == "custom":  # the kernels run in the parameters' dtype: autocast changes nothing
+        reference, _ = rnn(x.detach(), lengths=torch.tensor(LENGTHS))
+        torch.testing.assert_close(out, reference, rtol=1e-6, atol=1e-6)
+
+
+def test_batch_norm_training_step_with_one_live_row_keeps_its_input():
+    # Lengths [6, 2, 2, 2]: from step 2 on only row 0 is live. Batch statistics of one row would
+    # have variance 0 and erase the input; such steps use the running statistics instead.
+    rnn = build("lstm", {"norm": "batch"})
+    lengths = torch.tensor([6, 2, 2, 2])
+    x = torch.randn(B, T, D, dtype=f64)
+    out, _ = rnn(x, lengths=lengths)
+    x2 = x.clone()
+    x2[0, 3] += 1.0
+    out2, _ = rnn(x2, lengths=lengths)
+    assert (out2[0, 3] - out[0, 3]).abs().max() > 1e-3
+    assert torch.isfinite(rnn.cells[0].running_var_ih).all()
+    assert (rnn.cells[0].running_var_ih[3] == 1.0).all()  # step 3 never had two live rows
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"cell": "gru", "peephole": True},
+            r"^peephole: not an option of GRUCell \(options: \['bias', 'reset_after'\]\)",
+        ),
+        (
+            {"cell": nn.LSTM},
+            r"^cell: expected one of \['gru', 'lstm', 'rnn'\] or a RecurrentCell subclass",
+        ),
+        (
+            {"cell": "lstm", "bidirectional": "no"},
+            r"^bidirectional: expected True or False, got 'no'",
+        ),
+        ({"cell": "lstm", "batch_first": None}, r"^batch_first: expected True or False, got None"),
+        (
+            {"cell": "lstm", "dropout": "0.1"},
+            r"^dropout: expected a probability in \[0, 1\), got '0.1'",
+        ),
+    ],
+)
+def test_recurrent_constructor_names_the_bad_option(kwargs, message):
+    kwargs = dict(kwargs)
+    cell = kwargs.pop("cell")
+    with pytest.raises(ValueError, match=message):
+        Recurrent(cell, D, H, **kwargs)

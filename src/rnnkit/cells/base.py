@@ -133,10 +133,29 @@ class RecurrentCell(nn.Module):
         Returns ``(h_t, new_state)`` with ``h_t`` (B, output_size).
         """
         check_input(x, "x", self.input_size, ndim=(2,))
+        weight = self.weight_ih
+        if x.device != weight.device or (
+            x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type)
+        ):
+            raise ValueError(
+                f"x: expected {weight.dtype} on {weight.device} (the parameters'), "
+                f"got {x.dtype} on {x.device}"
+            )
         if state is None:
             state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
         else:
             self.check_state(state, x.shape[0])
+            named = (
+                [("state", state)]
+                if isinstance(state, Tensor)
+                else [("state.h", state[0]), ("state.c", state[1])]
+            )
+            for name, t in named:
+                if t.dtype != x.dtype or t.device != x.device:
+                    raise ValueError(
+                        f"{name}: expected {x.dtype} on {x.device} (the input's), "
+                        f"got {t.dtype} on {t.device}"
+                    )
         return self.recur(self.project_input(x), state)
 
     def extra_repr(self) -> str:
@@ -148,6 +167,13 @@ def check_sizes(**sizes: int) -> None:
     for name, value in sizes.items():
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+
+
+def check_flags(**flags: bool) -> None:
+    """Raise a ValueError naming the first flag that is not a bool ("False" is truthy)."""
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise ValueError(f"{name}: expected True or False, got {value!r}")
 
 
 def make_gate_parameters(

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from rnnkit.cells.base import TensorStateCell, check_sizes, make_gate_parameters
+from rnnkit.cells.base import TensorStateCell, check_flags, check_sizes, make_gate_parameters
 
 
 class GRUCell(TensorStateCell):
@@ -43,6 +43,7 @@ class GRUCell(TensorStateCell):
     ) -> None:
         super().__init__()
         check_sizes(input_size=input_size, hidden_size=hidden_size)
+        check_flags(reset_after=reset_after, bias=bias)
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, hidden_size
         self.reset_after = bool(reset_after)
         self.bias = bias

@@ -12,6 +12,7 @@ from rnnkit.cells.base import (
     BNLSTMState,
     LSTMState,
     RecurrentCell,
+    check_flags,
     check_shape,
     check_sizes,
     make_gate_parameters,
@@ -47,6 +48,7 @@ class LSTMCell(RecurrentCell):
         ``bn_*_weight`` initialized to 0.1. Running statistics are kept for ``max_steps`` steps.
         Past the longest length seen in training (or past ``max_steps``), the statistics of the
         last trained step are used, as the paper does for generalization to longer sequences.
+        A training step with fewer than two live sequences also uses the running statistics.
         The state is a :class:`BNLSTMState` whose ``step`` selects the statistics.
 
         ``proj_size=P`` (LSTMP, Sak et al. 2014): ``h_t`` is projected to P by ``weight_hr``
@@ -87,6 +89,16 @@ class LSTMCell(RecurrentCell):
     ) -> None:
         super().__init__()
         check_sizes(input_size=input_size, hidden_size=hidden_size, max_steps=max_steps)
+        check_flags(bias=bias, peephole=peephole)
+        for name, value in (("forget_bias", forget_bias), ("eps", eps), ("momentum", momentum)):
+            if value is None and name == "forget_bias":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{name}: expected a number, got {value!r}")
+        if not eps > 0:
+            raise ValueError(f"eps: expected a number > 0, got {eps!r}")
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"momentum: expected a number in [0, 1], got {momentum!r}")
         if norm not in NORMS:
             raise ValueError(f"norm: expected None, 'layer' or 'batch', got {norm!r}")
         if isinstance(proj_size, bool) or not isinstance(proj_size, int) or proj_size < 0:
@@ -209,9 +221,10 @@ class LSTMCell(RecurrentCell):
         mean_buf = getattr(self, f"running_mean_{part}")
         var_buf = getattr(self, f"running_var_{part}")
         rows = a if not self.training or valid is None else a[valid]
-        # A training step where every row is padding (t >= every length) has no batch
-        # statistics: it uses the running ones and leaves them alone (its outputs are masked).
-        if self.training and rows.shape[0] > 0:
+        # Batch statistics need two live rows: with one, the variance is 0 and the normalized
+        # value ignores the input (torch's BatchNorm refuses that case); with none, the step is
+        # all padding. Such a step uses the running statistics and leaves them alone.
+        if self.training and rows.shape[0] > 1:
             slot = min(step, self.max_steps - 1)
             mean = rows.mean(0)
             var = rows.var(0, unbiased=False)

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from rnnkit.cells.base import TensorStateCell, check_sizes, make_gate_parameters
+from rnnkit.cells.base import TensorStateCell, check_flags, check_sizes, make_gate_parameters
 
 
 class RNNCell(TensorStateCell):
@@ -48,6 +48,7 @@ class RNNCell(TensorStateCell):
     ) -> None:
         super().__init__()
         check_sizes(input_size=input_size, hidden_size=hidden_size)
+        check_flags(bias=bias)
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, hidden_size

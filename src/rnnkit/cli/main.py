@@ -69,14 +69,23 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def info(args: argparse.Namespace) -> int:
-    """Print versions and the execution path each standard cell takes here."""
-    print(
-        f"rnnkit {rnnkit.__version__}, torch {torch.__version__}, threads {torch.get_num_threads()}"
-    )
-    x = torch.zeros(1, 1, 4)
-    for cell, opts in [("lstm", {}), ("gru", {}), ("rnn", {}), ("lstm", {"peephole": True})]:
-        rnn = Recurrent(cell, 4, 4, **opts)
-        print(f"  {cell:5s} {opts or ''} -> {rnn.resolve_path(x)} path")
+    """Print versions and the execution path each kind of cell takes here."""
+    threads = torch.get_num_threads()
+    print(f"rnnkit {rnnkit.__version__}, torch {torch.__version__}, {threads} threads")
+    print("execution path for a training batch of 64 sequences, hidden size 256, on CPU:")
+    x = torch.zeros(64, 1, 8)
+    for cell, opts in [
+        ("lstm", {}),
+        ("lstm", {"proj_size": 128}),
+        ("lstm", {"peephole": True}),
+        ("lstm", {"norm": "layer"}),
+        ("gru", {}),
+        ("gru", {"reset_after": False}),
+        ("rnn", {}),
+    ]:
+        rnn = Recurrent(cell, 8, 256, **opts)
+        label = cell + "".join(f" {k}={v}" for k, v in opts.items())
+        print(f"  {label:22s} -> {rnn.resolve_path(x)}")
     return 0
 
 

@@ -14,10 +14,6 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnkit.cells import GRUCell, LSTMCell, LSTMState, RNNCell
 
-# torch says so on every projected-LSTM call on CPU; rnnkit's auto path already picks its own
-# kernel there whenever that is faster (Recurrent.resolve_path), so the warning is only noise.
-warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
-
 
 def supports(cell) -> bool:
     """Whether torch's fused kernels compute exactly this cell."""
@@ -39,20 +35,14 @@ def flat_weights(cell) -> list[Tensor]:
 
 
 def run_layer(cells, x: Tensor, state, lengths: Tensor | None, batch_sizes, training: bool):
-    """One layer (one or two directions) over time-major, length-sorted ``x`` (T, B, D).
+    """One layer (one or two directions) over time-major, length-sorted ``x`` (T, B, D), from
+    ``state`` stacked over the directions.
 
     Returns ``(out (T, B, dirs*H_out), [final state per direction])``.
     """
     cell = cells[0]
-    T, B = x.shape[0], x.shape[1]
+    T = x.shape[0]
     bidirectional = len(cells) == 2
-    if state is None:
-        states = [c.initial_state(B, device=x.device, dtype=x.dtype) for c in cells]
-        state = (
-            torch.stack(states)
-            if isinstance(states[0], Tensor)
-            else LSTMState(torch.stack([s.h for s in states]), torch.stack([s.c for s in states]))
-        )
     params = [w for c in cells for w in flat_weights(c)]
     if lengths is not None:
         packed = pack_padded_sequence(x, lengths, enforce_sorted=True)
@@ -62,7 +52,11 @@ def run_layer(cells, x: Tensor, state, lengths: Tensor | None, batch_sizes, trai
         head, tail = (x,), (False,)  # batch_first=False
     common = (cell.bias, 1, 0.0, training, bidirectional, *tail)
     if isinstance(cell, LSTMCell):
-        out, h, c = torch.lstm(*head, [state.h, state.c], params, *common)
+        with warnings.catch_warnings():
+            # torch warns on every projected-LSTM call on CPU that oneDNN cannot run it;
+            # Recurrent.resolve_path already takes rnnkit's kernel there when that is faster.
+            warnings.filterwarnings("ignore", "LSTM with projections is not supported")
+            out, h, c = torch.lstm(*head, [state.h, state.c], params, *common)
         finals = [LSTMState(h[d], c[d]) for d in range(len(cells))]
     else:
         if isinstance(cell, GRUCell):

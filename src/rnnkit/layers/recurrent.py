@@ -6,6 +6,7 @@ execution paths (fused, custom, reference) are chosen in :meth:`Recurrent.resolv
 
 from __future__ import annotations
 
+import inspect
 from typing import Literal
 
 import torch
@@ -13,7 +14,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from rnnkit.cells import CELLS, BNLSTMState, LSTMState, RecurrentCell
+from rnnkit.cells import CELLS, BNLSTMState, GRUCell, LSTMState, RecurrentCell, map_state
 from rnnkit.cells.base import check_input, check_shape
 from rnnkit.layers import fused, kernels
 
@@ -78,9 +79,25 @@ class Recurrent(nn.Module):
             if cell not in CELLS:
                 raise ValueError(f"cell: expected one of {sorted(CELLS)}, got {cell!r}")
             cell = CELLS[cell]
+        if not (isinstance(cell, type) and issubclass(cell, RecurrentCell)):
+            raise ValueError(
+                f"cell: expected one of {sorted(CELLS)} or a RecurrentCell subclass, got {cell!r}"
+            )
+        _check_cell_options(cell, cell_options)
+        for name, flag in (
+            ("bidirectional", bidirectional),
+            ("batch_first", batch_first),
+            ("residual", residual),
+        ):
+            if not isinstance(flag, bool):
+                raise ValueError(f"{name}: expected True or False, got {flag!r}")
         if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
             raise ValueError(f"num_layers: expected a positive integer, got {num_layers!r}")
-        if not 0.0 <= dropout < 1.0:
+        if (
+            isinstance(dropout, bool)
+            or not isinstance(dropout, (int, float))
+            or not 0 <= dropout < 1
+        ):
             raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
         if path not in PATHS:
             raise ValueError(f"path: expected one of {PATHS}, got {path!r}")
@@ -101,15 +118,24 @@ class Recurrent(nn.Module):
 
     # -- public --------------------------------------------------------------------------------
     def resolve_path(self, x: Tensor | None = None) -> str:
-        """The execution path this module takes for input ``x``: the one place it is chosen.
+        """The execution path this module takes for input ``x`` (as passed to ``forward``).
 
         ``auto`` takes ``fused`` for standard cells (same parameters, identical results, vendor
         kernels), with one exception measured on CPU (see BENCHMARKS.md): torch has no oneDNN
         kernel for the GRU or the projected LSTM, and rnnkit's custom kernels beat torch's
         generic loop for them once the work per step is large enough: B*H >= 2048 when
         gradients are recorded, B*H >= 16384 for inference (where torch's loop has less to do).
-        Everything else takes ``custom``. Without ``x`` the batch is assumed large.
+        Everything else takes ``custom``: a hand-differentiated kernel where the cell has one
+        (RNN, GRU, LSTM without batch norm), else the eager loop with the input projection
+        hoisted out of it. Without ``x`` the batch is assumed large.
         """
+        if x is None:
+            return self._choose_path(None, None)
+        batch = x.shape[0 if self.batch_first else 1] if x.dim() == 3 else None
+        return self._choose_path(x.device, batch)
+
+    def _choose_path(self, device: torch.device | None, batch: int | None) -> str:
+        """The one place where the execution path is chosen (see :meth:`resolve_path`)."""
         can_fuse = all(fused.supports(c) for c in self.cells)
         if self.path == "fused" and not can_fuse:
             raise ValueError(
@@ -120,14 +146,13 @@ class Recurrent(nn.Module):
             return self.path
         if not can_fuse:
             return "custom"
-        if x is not None and x.device.type != "cpu":
+        if device is not None and device.type != "cpu":
             return "fused"
         cell = self.cells[0]
-        if not (type(cell).__name__ == "GRUCell" or getattr(cell, "proj_size", 0)):
+        if not (isinstance(cell, GRUCell) or getattr(cell, "proj_size", 0)):
             return "fused"  # oneDNN's LSTM, or the Elman RNN whose torch loop is cheap
-        if x is None:
+        if batch is None:
             return "custom"
-        batch = x.shape[0 if self.batch_first or x.dim() < 3 else 1]
         threshold = 2048 if torch.is_grad_enabled() else 16384
         return "custom" if batch * self.hidden_size >= threshold else "fused"
 
@@ -142,6 +167,19 @@ class Recurrent(nn.Module):
         state=None,
         lengths: Tensor | None = None,
     ):
+        """Run the layers over ``input``.
+
+        Args:
+            input: (B, T, D) if ``batch_first`` else (T, B, D), or a ``PackedSequence``.
+            state: initial state stacked over layers and directions, as returned (zeros if
+                None); a plain ``(h, c)`` tuple is accepted for LSTMs, like ``torch.nn.LSTM``.
+            lengths: (B,) integers in [1, T], each sequence's number of valid steps.
+
+        Returns:
+            ``(output, final_state)``: output (B, T, dirs*H_out) (time-major if not
+            ``batch_first``; a ``PackedSequence`` if the input was one), zeros at padded steps;
+            final_state each sequence's last valid step, shaped like ``state``.
+        """
         packed = isinstance(input, PackedSequence)
         if packed:
             if lengths is not None:
@@ -158,7 +196,8 @@ class Recurrent(nn.Module):
             raise ValueError(f"input: empty sequence (T=0) in shape {tuple(input.shape)}")
         if lengths is not None:
             lengths = _check_lengths(lengths, B, T)
-        state = self._check_state(state, B)
+        self._check_dtype(x_tm)
+        state = self._check_state(state, x_tm)
 
         # Sort by length, longest first: at step t the live sequences are rows [:batch_sizes[t]].
         order = None
@@ -167,7 +206,7 @@ class Recurrent(nn.Module):
             lengths, order = torch.sort(lengths, descending=True)
             x_tm = x_tm.index_select(1, order.to(x_tm.device))
             if state is not None:
-                state = _map(lambda s: s.index_select(1, order.to(s.device)), state)
+                state = map_state(lambda s: s.index_select(1, order.to(s.device)), state)
             steps = torch.arange(T, device=lengths.device)
             batch_sizes = (lengths[None, :] > steps[:, None]).sum(1).tolist()
         else:
@@ -179,7 +218,7 @@ class Recurrent(nn.Module):
             inverse = torch.empty_like(order)
             inverse[order] = torch.arange(B, device=order.device)
             out = out.index_select(1, inverse.to(out.device))
-            final = _map(lambda s: s.index_select(1, inverse.to(s.device)), final)
+            final = map_state(lambda s: s.index_select(1, inverse.to(s.device)), final)
         if packed:
             # pad_packed_sequence restored the caller's batch order; pack it back the same way.
             out = pack_padded_sequence(out, packed_lengths, enforce_sorted=False)
@@ -189,8 +228,10 @@ class Recurrent(nn.Module):
     # -- internals -----------------------------------------------------------------------------
     def _run(self, x: Tensor, state, lengths: Tensor | None, batch_sizes: list[int] | None):
         """Time-major, length-sorted: x (T, B, D) -> (out (T, B, dirs*H_out), stacked state)."""
-        path = self.resolve_path(x if not self.batch_first else x.transpose(0, 1))
+        path = self._choose_path(x.device, x.shape[1])
         dirs = self.num_directions
+        if state is None and path == "fused":
+            state = self.initial_state(x.shape[1], device=x.device, dtype=x.dtype)
         finals = []
         for layer in range(self.num_layers):
             cells = list(self.cells[layer * dirs : (layer + 1) * dirs])
@@ -218,22 +259,38 @@ class Recurrent(nn.Module):
             x = out
         return x, _stack_states(finals)
 
-    def _check_state(self, state, batch: int):
+    def _check_dtype(self, x: Tensor) -> None:
+        weight = self.cells[0].weight_ih
+        autocast = torch.is_autocast_enabled(x.device.type)
+        if x.device != weight.device or (x.dtype != weight.dtype and not autocast):
+            raise ValueError(
+                f"input: expected {weight.dtype} on {weight.device} (the parameters'), "
+                f"got {x.dtype} on {x.device}"
+            )
+
+    def _check_state(self, state, x: Tensor):
+        """Validate ``state`` against time-major ``x``; a plain tuple becomes the typed state."""
         if state is None:
             return None
-        n = self.num_layers * self.num_directions
+        n, batch = self.num_layers * self.num_directions, x.shape[1]
         cell = self.cells[0]
         template = cell.initial_state(1)
         if isinstance(template, Tensor):
             check_shape(state, "state", (n, batch, self.hidden_size))
+            _check_like(state, "state", x)
             return state
-        if not isinstance(state, tuple) or len(state) != len(template):
+        fields = type(template)._fields
+        if not isinstance(state, tuple) or len(state) not in (2, len(fields)):
             raise ValueError(
-                f"state: expected {type(template).__name__}{template._fields}, "
+                f"state: expected {type(template).__name__}{fields} or (h, c), "
                 f"got {type(state).__name__}"
             )
-        check_shape(state[0], "state.h", (n, batch, cell.output_size))
-        check_shape(state[1], "state.c", (n, batch, cell.hidden_size))
+        # A plain (h, c) is torch.nn.LSTM's convention; a batch-norm LSTM then starts at step 0.
+        state = type(template)(*state, *template[len(state) :])
+        check_shape(state.h, "state.h", (n, batch, cell.output_size))
+        check_shape(state.c, "state.c", (n, batch, cell.hidden_size))
+        _check_like(state.h, "state.h", x)
+        _check_like(state.c, "state.c", x)
         return state
 
     def extra_repr(self) -> str:
@@ -252,7 +309,12 @@ def _run_direction(cell, x, state, lengths, batch_sizes, path):
     if path == "custom":
         kernel = kernels.for_cell(cell)
         if kernel is not None:
-            return kernel(cell, x, state, batch_sizes)
+            # The kernels keep float32 buffers and differentiate by hand, so they run outside
+            # autocast, in the parameters' dtype (what torch.amp.custom_fwd(cast_inputs=) does).
+            dtype = cell.weight_ih.dtype
+            with torch.autocast(x.device.type, enabled=False):
+                x, state = x.to(dtype), map_state(lambda s: s.to(dtype), state)
+                return kernel(cell, x, state, batch_sizes)
     return _loop(cell, x, state, lengths, hoist=(path == "custom"))
 
 
@@ -260,13 +322,14 @@ def _loop(cell: RecurrentCell, x: Tensor, state, lengths: Tensor | None, hoist: 
     """The readable time loop. ``hoist`` computes the input projection for all steps at once."""
     steps = (cell.project_input(x) if hoist else x).unbind(0)  # unbind: indexing is O(T^2) in bwd
     outputs = []
+    lengths = None if lengths is None else lengths.to(x.device)
     for t, x_t in enumerate(steps):
         xp_t = x_t if hoist else cell.project_input(x_t)
         if lengths is None:
             h, state = cell.recur(xp_t, state)
             outputs.append(h)
             continue
-        valid = lengths.to(x.device) > t  # (B,)
+        valid = lengths > t  # (B,)
         h, new_state = cell.recur(xp_t, state, valid)
         keep = valid[:, None]
         state = _keep_where(keep, new_state, state)
@@ -296,18 +359,12 @@ def _reverse(x: Tensor, lengths: Tensor | None) -> Tensor:
     return x.gather(0, idx)
 
 
-def _map(fn, state):
-    if isinstance(state, Tensor):
-        return fn(state)
-    return type(state)(*[fn(v) if isinstance(v, Tensor) else v for v in state])
-
-
 def _slice_state(state, start: int, n: int):
-    return _map(lambda s: s[start : start + n], state)
+    return map_state(lambda s: s[start : start + n], state)
 
 
 def _index_state(state, i: int):
-    return _map(lambda s: s[i], state)
+    return map_state(lambda s: s[i], state)
 
 
 def _stack_states(states: list):
@@ -337,3 +394,21 @@ def _check_lengths(lengths, batch: int, T: int) -> Tensor:
             f"lengths: every length must be <= T={T} (the input's time axis), got {hi}"
         )
     return lengths
+
+
+def _check_like(t: Tensor, name: str, x: Tensor) -> None:
+    if t.dtype != x.dtype or t.device != x.device:
+        raise ValueError(
+            f"{name}: expected {x.dtype} on {x.device} (the input's), got {t.dtype} on {t.device}"
+        )
+
+
+def _check_cell_options(cell: type, options: dict) -> None:
+    """Name an option the cell does not take (instead of a TypeError from deep inside)."""
+    params = inspect.signature(cell.__init__).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    allowed = sorted(n for n, p in params.items() if p.kind is p.KEYWORD_ONLY)
+    for name in options:
+        if name not in allowed:
+            raise ValueError(f"{name}: not an option of {cell.__name__} (options: {allowed})")

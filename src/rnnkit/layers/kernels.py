@@ -11,7 +11,8 @@ Layout: time-major, rows sorted by length (longest first); at step t the live se
 ``[:batch_sizes[t]]`` (``batch_sizes`` None means all B rows at every step). Padded outputs are 0.
 Gate order is torch's (LSTM i, f, g, o; GRU r, z, n).
 
-``tests/layers/test_kernels.py`` checks every kernel against the reference loop and gradcheck.
+Tests: ``tests/layers/test_recurrent.py`` checks every kernel against the reference loop and
+with gradcheck in float64; ``tests/layers/test_kernels.py`` checks the float32 oneDNN branch.
 """
 
 from __future__ import annotations

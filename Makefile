@@ -27,8 +27,8 @@ bench: $(STAMP)
 	$(BENCH_ENV) $(BIN)/python benchmarks/bench_core.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

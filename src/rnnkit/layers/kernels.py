@@ -184,14 +184,26 @@ def _run_lstm(cell: LSTMCell, x: Tensor, state, batch_sizes):
     peep = (cell.weight_ci, cell.weight_cf, cell.weight_co) if cell.peephole else (None,) * 3
     w_hr = cell.weight_hr if cell.proj_size else None
     out, h, c = _LSTMFunction.apply(
-        xp, state.h, state.c, cell.weight_hh, None, *peep, *ln, w_hr, batch_sizes, cell.eps
+        xp,
+        state.h,
+        state.c,
+        cell.weight_hh,
+        None,
+        *peep,
+        *ln,
+        w_hr,
+        batch_sizes,
+        cell.eps,
+        torch.is_grad_enabled(),
     )
     return out, LSTMState(h, c)
 
 
 class _LSTMFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, xp, h0, c0, w_hh, b_hh, p_i, p_f, p_o, g_h, g_c, b_c, w_hr, batch_sizes, eps):
+    def forward(
+        ctx, xp, h0, c0, w_hh, b_hh, p_i, p_f, p_o, g_h, g_c, b_c, w_hr, batch_sizes, eps, keep
+    ):
         T, B, G = xp.shape
         H = G // 4
         padded = batch_sizes is not None
@@ -205,6 +217,7 @@ class _LSTMFunction(torch.autograd.Function):
         # (b, 4H); tanh of the (normalized) cell (b, H); with layer norm, the recurrent product
         # h W_hh^T and the statistics of both normalizations.
         acts, tcs, norms = [], [], []
+        # keep: whether backward will run (grad mode was on); inference keeps no activations.
         rec = _Gemm(w_hh, B)
         project = _Gemm(w_hr, B) if proj else None
         xs, c_steps, h_steps, m_steps = (_steps(v, batch_sizes) for v in (xb, cs, out, ms))
@@ -231,15 +244,17 @@ class _LSTMFunction(torch.autograd.Function):
             if ln:
                 cn, mu_c, rs_c = torch.native_layer_norm(c, (H,), g_c, b_c, eps)
                 tc = _tanh_(cn)
-                norms.append((r, mu_r, rs_r, mu_c, rs_c))
+                if keep:
+                    norms.append((r, mu_r, rs_r, mu_c, rs_c))
             else:
                 tc = _tanh_(torch.mul(c, 2.0), doubled=True)
             if proj:
                 h_steps[t].copy_(project(torch.mul(o, tc, out=m_steps[t])))
             else:
                 torch.mul(o, tc, out=h_steps[t])
-            acts.append(a)
-            tcs.append(tc)
+            if keep:
+                acts.append(a)
+                tcs.append(tc)
             h_prev, c_prev = out[t], cs[t]
         ctx.batch_sizes, ctx.eps, ctx.flags = batch_sizes, eps, (peep, ln, proj, b_hh is not None)
         ctx.steps = (acts, tcs, norms)
@@ -327,7 +342,7 @@ class _LSTMFunction(torch.autograd.Function):
         if proj:
             grads["w_hr"] = _outer_sum(d_hs, ms)
         names = ("xp", "h0", "c0", "w_hh", "b_hh", "p_i", "p_f", "p_o", "g_h", "g_c", "b_c", "w_hr")
-        return (*[grads.get(n) for n in names], None, None)
+        return (*[grads.get(n) for n in names], None, None, None)
 
 
 # -- GRU (both reset conventions) --------------------------------------------------------------
@@ -336,12 +351,13 @@ def _run_gru(cell: GRUCell, x: Tensor, state: Tensor, batch_sizes):
         xp, b_hh = project(x, cell.weight_ih, cell.bias_ih), cell.bias_hh
     else:
         xp, b_hh = project(x, cell.weight_ih, _sum_biases(cell.bias_ih, cell.bias_hh)), None
-    return _GRUFunction.apply(xp, state, cell.weight_hh, b_hh, cell.reset_after, batch_sizes)
+    keep = torch.is_grad_enabled()  # whether backward can run: else keep no activations
+    return _GRUFunction.apply(xp, state, cell.weight_hh, b_hh, cell.reset_after, batch_sizes, keep)
 
 
 class _GRUFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, xp, h0, w_hh, b_hh, reset_after, batch_sizes):
+    def forward(ctx, xp, h0, w_hh, b_hh, reset_after, batch_sizes, keep):
         T, B, G = xp.shape
         H = G // 3
         padded = batch_sizes is not None
@@ -368,7 +384,8 @@ class _GRUFunction(torch.autograd.Function):
                 s = torch.mul(rz[:, :H], hp, out=aux[t, :b])
                 n = _tanh_(rec_n(s, add=x[:, 2 * H :]))
                 a = torch.cat([rz, n], dim=1)
-            acts.append(a)
+            if keep:
+                acts.append(a)
             z, n = a[:, H : 2 * H], a[:, 2 * H :]
             torch.sub(hp, n, out=out[t, :b]).mul_(z).add_(n)
             h_prev = out[t]
@@ -426,7 +443,7 @@ class _GRUFunction(torch.autograd.Function):
                 [_outer_sum(d_acts[..., : 2 * H], h_prev), _outer_sum(d_acts[..., 2 * H :], aux)]
             )
             d_b = d_acts.sum((0, 1)) if ctx.has_bias else None
-        return d_acts, dh, d_w, d_b, None, None
+        return d_acts, dh, d_w, d_b, None, None, None
 
 
 # -- Elman RNN ---------------------------------------------------------------------------------

@@ -188,7 +188,6 @@ def _run_lstm(cell: LSTMCell, x: Tensor, state, batch_sizes):
         state.h,
         state.c,
         cell.weight_hh,
-        None,
         *peep,
         *ln,
         w_hr,
@@ -201,15 +200,12 @@ def _run_lstm(cell: LSTMCell, x: Tensor, state, batch_sizes):
 
 class _LSTMFunction(torch.autograd.Function):
     @staticmethod
-    def forward(
-        ctx, xp, h0, c0, w_hh, b_hh, p_i, p_f, p_o, g_h, g_c, b_c, w_hr, batch_sizes, eps, keep
-    ):
+    def forward(ctx, xp, h0, c0, w_hh, p_i, p_f, p_o, g_h, g_c, b_c, w_hr, batch_sizes, eps, keep):
         T, B, G = xp.shape
         H = G // 4
         padded = batch_sizes is not None
         peep, ln, proj = p_i is not None, g_h is not None, w_hr is not None
         P = w_hr.shape[0] if proj else H
-        xb = xp if b_hh is None else xp + b_hh  # (T, B, 4H), bias folded in once
         cs = _alloc((T, B, H), xp, padded)  # c_t: the next step's c_{t-1} and the final state
         out = _alloc((T, B, P), xp, padded)  # h_t
         ms = _alloc((T, B, H), xp, padded) if proj else None  # o * tanh(.) before projection
@@ -220,7 +216,7 @@ class _LSTMFunction(torch.autograd.Function):
         # keep: whether backward will run (grad mode was on); inference keeps no activations.
         rec = _Gemm(w_hh, B)
         project = _Gemm(w_hr, B) if proj else None
-        xs, c_steps, h_steps, m_steps = (_steps(v, batch_sizes) for v in (xb, cs, out, ms))
+        xs, c_steps, h_steps, m_steps = (_steps(v, batch_sizes) for v in (xp, cs, out, ms))
         h_prev, c_prev = h0, c0
         for t in range(T):
             b = xs[t].shape[0]
@@ -256,7 +252,7 @@ class _LSTMFunction(torch.autograd.Function):
                 acts.append(a)
                 tcs.append(tc)
             h_prev, c_prev = out[t], cs[t]
-        ctx.batch_sizes, ctx.eps, ctx.flags = batch_sizes, eps, (peep, ln, proj, b_hh is not None)
+        ctx.batch_sizes, ctx.eps, ctx.flags = batch_sizes, eps, (peep, ln, proj)
         ctx.steps = (acts, tcs, norms)
         ctx.save_for_backward(h0, c0, w_hh, p_i, p_f, p_o, g_h, g_c, b_c, w_hr, cs, out, ms)
         return out, _last_step(out, batch_sizes), _last_step(cs, batch_sizes)
@@ -268,7 +264,7 @@ class _LSTMFunction(torch.autograd.Function):
         # Copies of the lists: the loop drops each step once used, but the graph may be
         # differentiated again (retain_graph=True, gradcheck), so ctx keeps its own.
         acts, tcs, norms = (list(v) for v in ctx.steps)
-        peep, ln, proj, has_bias = ctx.flags
+        peep, ln, proj = ctx.flags
         batch_sizes = ctx.batch_sizes
         T, B, H = cs.shape
         G = 4 * H
@@ -331,7 +327,6 @@ class _LSTMFunction(torch.autograd.Function):
                 dh = rec_t(dr)
         grads: dict[str, Tensor | None] = {"xp": d_acts, "h0": dh, "c0": dc}
         grads["w_hh"] = _outer_sum(d_recs, _prev(out, h0))
-        grads["b_hh"] = d_acts.sum((0, 1)) if has_bias else None
         if peep:
             c_prev = _prev(cs, c0)
             grads["p_i"] = (d_acts[..., :H] * c_prev).sum((0, 1))
@@ -341,7 +336,7 @@ class _LSTMFunction(torch.autograd.Function):
             grads["g_h"], grads["g_c"], grads["b_c"] = d_g_h, d_g_c, d_b_c
         if proj:
             grads["w_hr"] = _outer_sum(d_hs, ms)
-        names = ("xp", "h0", "c0", "w_hh", "b_hh", "p_i", "p_f", "p_o", "g_h", "g_c", "b_c", "w_hr")
+        names = ("xp", "h0", "c0", "w_hh", "p_i", "p_f", "p_o", "g_h", "g_c", "b_c", "w_hr")
         return (*[grads.get(n) for n in names], None, None, None)
 
 
@@ -442,7 +437,7 @@ class _GRUFunction(torch.autograd.Function):
             d_w = torch.cat(
                 [_outer_sum(d_acts[..., : 2 * H], h_prev), _outer_sum(d_acts[..., 2 * H :], aux)]
             )
-            d_b = d_acts.sum((0, 1)) if ctx.has_bias else None
+            d_b = None  # the biases were folded into the input projection
         return d_acts, dh, d_w, d_b, None, None, None
 
 
@@ -450,23 +445,22 @@ class _GRUFunction(torch.autograd.Function):
 def _run_rnn(cell: RNNCell, x: Tensor, state: Tensor, batch_sizes):
     xp = project(x, cell.weight_ih, _sum_biases(cell.bias_ih, cell.bias_hh))
     relu = cell.nonlinearity == "relu"
-    return _RNNFunction.apply(xp, state, cell.weight_hh, None, relu, batch_sizes)
+    return _RNNFunction.apply(xp, state, cell.weight_hh, relu, batch_sizes)
 
 
 class _RNNFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, xp, h0, w_hh, b_hh, relu, batch_sizes):
+    def forward(ctx, xp, h0, w_hh, relu, batch_sizes):
         T, B, H = xp.shape
         out = _alloc((T, B, H), xp, batch_sizes is not None)
-        xb = xp if b_hh is None else xp + b_hh
         rec = _Gemm(w_hh, B)
         h_prev = h0
         for t in range(T):
             b = _rows(batch_sizes, t, B)
-            h = rec(h_prev[:b], add=xb[t, :b])
+            h = rec(h_prev[:b], add=xp[t, :b])
             out[t, :b] = h.relu_() if relu else _tanh_(h)
             h_prev = out[t]
-        ctx.relu, ctx.batch_sizes, ctx.has_bias = relu, batch_sizes, b_hh is not None
+        ctx.relu, ctx.batch_sizes = relu, batch_sizes
         ctx.save_for_backward(h0, w_hh, out)
         return out, _last_step(out, batch_sizes)
 
@@ -490,5 +484,4 @@ class _RNNFunction(torch.autograd.Function):
             else:
                 _tanh_bw(dh_b, h, grad_input=dp)
             dh_b.copy_(rec_t(dp))
-        d_b = d_pre.sum((0, 1)) if ctx.has_bias else None
-        return d_pre, dh, _outer_sum(d_pre, _prev(out, h0)), d_b, None, None
+        return d_pre, dh, _outer_sum(d_pre, _prev(out, h0)), None, None

@@ -1,75 +1,207 @@
-"""``rnnkit`` subcommands: ``demo`` (why gates matter, in one minute) and ``info``."""
+"""The ``rnnkit`` command: ``demo``, ``train``, ``evaluate``, ``predict``, ``info``, ``export``.
+
+Every ``train`` flag is a config field (``rnnkit.training.config``); ``--config FILE`` gives a
+YAML/TOML base that flags override. Errors rnnkit can explain (a bad flag value, an unknown
+config key, a malformed input file, a run directory that does not match) print one line and
+exit with status 2, without a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
-import time
+import typing
+from pathlib import Path
+from typing import Literal, get_args, get_origin
 
 import torch
-from torch import nn
 
 import rnnkit
-from rnnkit.layers import Recurrent
-from rnnkit.tasks.adding import BASELINE_MSE, adding_batch
+from rnnkit.cli import demo as demo_command
+from rnnkit.training.checkpoint import CheckpointError
+from rnnkit.training.config import (
+    FLAT,
+    SECTIONS,
+    ConfigError,
+    field_help,
+    parse_value,
+)
 
 
-class _Regressor(nn.Module):
-    """A recurrent layer and a linear read-out of its last output: (B, T, D) -> (B,)."""
-
-    def __init__(self, cell: str, hidden: int) -> None:
-        super().__init__()
-        self.rnn = Recurrent(cell, 2, hidden)
-        self.head = nn.Linear(hidden, 1)
-
-    def forward(self, x):
-        out, _ = self.rnn(x)
-        return self.head(out[:, -1]).squeeze(-1)
+class UsageError(ValueError):
+    """A command-line input rnnkit cannot use; printed as one line."""
 
 
-def demo(args: argparse.Namespace) -> int:
-    """Train each cell briefly on the adding problem and compare with the 0.167 baseline."""
-    torch.set_num_threads(args.threads)
-    print(
-        f"rnnkit {rnnkit.__version__} demo: the adding problem, T={args.length} steps "
-        f"(target: the sum of two marked values; always answering 1.0 scores MSE "
-        f"{BASELINE_MSE:.3f})"
-    )
-    val_x, val_y = adding_batch(1000, args.length, generator=torch.Generator().manual_seed(1))
-    results = []
-    for cell in args.cells:
-        torch.manual_seed(args.seed)
-        model = _Regressor(cell, args.hidden)
-        opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-        gen = torch.Generator().manual_seed(args.seed)
-        start = time.perf_counter()
-        for step in range(1, args.steps + 1):
-            x, y = adding_batch(args.batch, args.length, generator=gen)
-            loss = nn.functional.mse_loss(model(x), y)
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            if step % args.log_every == 0 or step == args.steps:
-                print(f"  {cell:5s} step {step:5d}  train MSE {loss.item():.4f}", flush=True)
-        with torch.no_grad():
-            val = nn.functional.mse_loss(model(val_x), val_y).item()
-        elapsed = time.perf_counter() - start
-        path = model.rnn.resolve_path(val_x)
-        results.append((cell, val, elapsed, path))
-    print()
-    print(f"{'cell':6s} {'path':8s} {'valid MSE':>10s} {'vs baseline':>12s} {'time':>7s}")
-    for cell, val, elapsed, path in results:
-        verdict = "learned" if val < 0.1 * BASELINE_MSE else "not yet"
-        print(
-            f"{cell:6s} {path:8s} {val:10.4f} {val / BASELINE_MSE:11.2f}x "
-            f"{elapsed:6.1f}s  {verdict}"
-        )
+# -- train -----------------------------------------------------------------------------------
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per config field, grouped by section; unset flags do not override."""
+    for section, cls in SECTIONS.items():
+        title = cls.__doc__.splitlines()[0].rstrip(".").lower()
+        group = parser.add_argument_group(f"{section}: {title}")
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            flat = "task" if (section, f.name) == ("task", "name") else f.name
+            flag = "--" + flat.replace("_", "-")
+            hint = hints[f.name]
+            kwargs: dict = {"dest": flat, "default": argparse.SUPPRESS}
+            default = f.default
+            text = field_help(flat).replace("``", "'")
+            if hint is bool:
+                kwargs["action"] = argparse.BooleanOptionalAction
+            else:
+                kwargs["type"] = _typed(flat)
+                if get_origin(hint) is Literal:
+                    kwargs["metavar"] = "{" + ",".join(get_args(hint)) + "}"
+                else:
+                    kwargs["metavar"] = flat.upper()
+            group.add_argument(flag, help=f"{text} (default: {default})", **kwargs)
+
+
+def _typed(flat: str):
+    """An argparse ``type`` converting to the field's type, with the field's own message."""
+
+    def convert(text: str):
+        try:
+            return parse_value(flat, text)
+        except ConfigError as e:
+            raise argparse.ArgumentTypeError(str(e).split(": ", 1)[-1]) from None
+
+    convert.__name__ = flat
+    return convert
+
+
+def train(args: argparse.Namespace) -> int:
+    from rnnkit.training.config import apply_overrides, load_file
+    from rnnkit.training.trainer import Trainer
+
+    overrides = {k: v for k, v in vars(args).items() if k in FLAT}
+    if args.resume is not None:
+        if args.config is not None:
+            raise UsageError("--resume continues the run's own config; do not pass --config")
+        run_dir = Path(args.resume)
+        base = load_file(run_dir / "config.yaml")
+        config = apply_overrides(base, {**overrides, "out": str(run_dir)})
+        trainer = Trainer(config, resume=True)
+    else:
+        base = load_file(args.config) if args.config else None
+        from rnnkit.training.config import RunConfig
+
+        config = apply_overrides(base or RunConfig(), overrides)
+        if args.print_config:
+            import yaml
+
+            print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
+            return 0
+        trainer = Trainer(config)
+    trainer.fit()
     return 0
 
 
+# -- evaluate, predict, info, export ---------------------------------------------------------
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    from rnnkit.training.trainer import evaluate as score
+    from rnnkit.training.trainer import load_run
+
+    config, task, model = load_run(args.run_dir, which=args.checkpoint)
+    print(f"{args.run_dir}: {task.describe()}, {args.checkpoint} checkpoint")
+    results = {}
+    for split in args.splits:
+        metrics = score(model, task, split, batch_size=config.train.eval_batch_size)
+        results[split] = metrics
+        print(f"  {split:5s} " + "  ".join(f"{k} {v:.5g}" for k, v in metrics.items()))
+    if args.json:
+        print(json.dumps(results))
+    return 0
+
+
+def read_sequences(path: str, input_size: int) -> list[torch.Tensor]:
+    """Read JSON lines, one sequence per line: a list of steps, each a list of ``input_size``
+    numbers (or a bare number when ``input_size`` is 1). ``-`` reads standard input."""
+    if path == "-":
+        lines, name = sys.stdin.read().splitlines(), "<stdin>"
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise UsageError(f"{path}: no such input file")
+        try:
+            lines, name = p.read_text(encoding="utf-8").splitlines(), path
+        except UnicodeDecodeError as e:
+            raise UsageError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    sequences = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{name}:{number}"
+        try:
+            steps = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UsageError(f"{where}: malformed JSON ({e.msg} at column {e.colno})") from None
+        if not isinstance(steps, list) or not steps:
+            raise UsageError(f"{where}: expected a non-empty list of steps")
+        rows = []
+        for t, step in enumerate(steps):
+            values = [step] if input_size == 1 and not isinstance(step, list) else step
+            if (
+                not isinstance(values, list)
+                or len(values) != input_size
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+            ):
+                raise UsageError(
+                    f"{where}: step {t} should be {input_size} number(s), got {json.dumps(step)}"
+                )
+            rows.append([float(v) for v in values])
+        tensor = torch.tensor(rows, dtype=torch.float32)
+        if not torch.isfinite(tensor).all():
+            raise UsageError(f"{where}: NaN or infinite value")
+        sequences.append(tensor)
+    if not sequences:
+        raise UsageError(f"{name}: no sequences (empty input)")
+    return sequences
+
+
+def predict(args: argparse.Namespace) -> int:
+    from torch.nn.utils.rnn import pad_sequence
+
+    from rnnkit.training.trainer import load_run
+
+    _, task, model = load_run(args.run_dir, which=args.checkpoint)
+    sequences = read_sequences(args.input, task.input_size)
+    out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        with torch.no_grad():
+            for start in range(0, len(sequences), args.batch_size):
+                chunk = sequences[start : start + args.batch_size]
+                lengths = torch.tensor([len(s) for s in chunk])
+                x = pad_sequence(chunk, batch_first=True)  # (B, T, D)
+                y = model(x, lengths)
+                for i, n in enumerate(lengths.tolist()):
+                    out.write(json.dumps(_prediction(task.output, y[i], n)) + "\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return 0
+
+
+def _prediction(kind: str, y: torch.Tensor, length: int) -> dict:
+    if kind == "regression":
+        return {"prediction": round(y.item(), 6)}
+    if kind == "classification":
+        probs = y.softmax(-1)
+        return {"label": int(probs.argmax()), "probabilities": [round(p, 6) for p in probs.tolist()]}
+    return {"labels": y[:length].argmax(-1).tolist()}
+
+
 def info(args: argparse.Namespace) -> int:
-    """Print versions and the execution path each kind of cell takes here."""
+    if args.run_dir is not None:
+        return _run_info(Path(args.run_dir))
+    from rnnkit.layers import Recurrent
+
     threads = torch.get_num_threads()
     print(f"rnnkit {rnnkit.__version__}, torch {torch.__version__}, {threads} threads")
     print("execution path for a training batch of 64 sequences, hidden size 256, on CPU:")
@@ -89,31 +221,125 @@ def info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_info(run_dir: Path) -> int:
+    from rnnkit.training import checkpoint as ckpt
+    from rnnkit.training.config import load_file
+    from rnnkit.training.trainer import format_summary
+
+    if not run_dir.is_dir():
+        raise UsageError(f"{run_dir}: no such run directory")
+    config = load_file(run_dir / "config.yaml")
+    print(f"run {run_dir}")
+    for section, values in config.to_dict().items():
+        print(f"  {section}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
+    for which in ("last", "best"):
+        try:
+            directory = ckpt.checkpoint_dir(run_dir, which)
+            state = ckpt.read_json(directory / "state.json")
+            metrics = ", ".join(f"{k} {v:.4g}" for k, v in state["metrics"].items())
+            print(f"  {which} checkpoint: step {state['step']} ({metrics})")
+        except CheckpointError as e:
+            print(f"  {which} checkpoint: none ({e})")
+    summary_path = run_dir / "summary.json"
+    if summary_path.is_file():
+        print(format_summary(ckpt.read_json(summary_path), run_dir))
+    else:
+        print("  no summary.json: the run has not finished (continue it with --resume)")
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    from rnnkit.export import export as export_model
+    from rnnkit.training.trainer import load_run
+
+    _, task, model = load_run(args.run_dir, which=args.checkpoint)
+    example = task.eval_set("valid")[0][:2]
+    suffix = {"onnx": ".onnx", "torchscript": ".pt"}[args.format]
+    path = Path(args.output) if args.output else Path(args.run_dir) / f"model{suffix}"
+    written = export_model(model, path, format=args.format, example=example)
+    print(f"wrote {written}")
+    return 0
+
+
+# -- parser ----------------------------------------------------------------------------------
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rnnkit", description="Recurrent networks on PyTorch.")
-    parser.add_argument("--version", action="version", version=f"rnnkit {rnnkit.__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("demo", help="train LSTM, GRU and a vanilla RNN on the adding problem")
-    p.add_argument(
-        "--cells", nargs="+", default=["lstm", "gru", "rnn"], choices=["lstm", "gru", "rnn"]
+    parser = argparse.ArgumentParser(
+        prog="rnnkit",
+        description="Recurrent networks on PyTorch: train, evaluate and compare them.",
+        epilog="Run 'rnnkit COMMAND --help' for a command's options.",
     )
-    p.add_argument("--length", type=int, default=50, help="sequence length T")
-    p.add_argument("--steps", type=int, default=600, help="training steps per cell")
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--hidden", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-2)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--log-every", type=int, default=100)
-    p.set_defaults(func=demo)
-    p = sub.add_parser("info", help="versions and execution paths")
+    parser.add_argument("--version", action="version", version=f"rnnkit {rnnkit.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo_command.add_parser(sub)
+
+    p = sub.add_parser(
+        "train",
+        help="train a model on a task",
+        usage="rnnkit train [--config FILE | --resume RUN_DIR] [--FIELD VALUE ...]",
+        description="Train a model. Flags override --config; unset flags keep the file's (or "
+        "the default) value. The resolved config is saved as RUN_DIR/config.yaml.",
+        epilog="example: rnnkit train --task adding --seq-len 200 --cell lstm --hidden 128 "
+        "--optimizer adam --lr 1e-3 --clip 1.0 --init orthogonal --steps 3000 --out runs/x",
+    )
+    p.add_argument("--config", metavar="FILE", help="YAML or TOML file with sections task, "
+                   "model, optim, train")  # fmt: skip
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue RUN_DIR from its last "
+                   "checkpoint (flags such as --steps still override)")  # fmt: skip
+    p.add_argument("--print-config", action="store_true", help="print the resolved config "
+                   "and exit")  # fmt: skip
+    _add_config_flags(p)
+    p.set_defaults(func=train)
+
+    def run_parser(name: str, help: str) -> argparse.ArgumentParser:
+        q = sub.add_parser(name, help=help, description=help)
+        q.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by rnnkit train")
+        q.add_argument("--checkpoint", choices=["best", "last"], default="best",
+                       help="which checkpoint to load (default: best)")  # fmt: skip
+        return q
+
+    p = run_parser("evaluate", "score a trained run on its task's validation and test sets")
+    p.add_argument("--splits", nargs="+", choices=["valid", "test"], default=["valid", "test"])
+    p.add_argument("--json", action="store_true", help="also print the metrics as JSON")
+    p.set_defaults(func=evaluate)
+
+    p = run_parser("predict", "run a trained model on sequences from a file")
+    p.add_argument("--input", required=True, metavar="FILE",
+                   help="JSON lines, one sequence per line: [[x1, x2, ...], ...] with one list "
+                   "of D numbers per step (a bare number per step when D is 1); - for stdin")  # fmt: skip
+    p.add_argument("--output", metavar="FILE", help="write JSON lines here (default: stdout)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.set_defaults(func=predict)
+
+    p = sub.add_parser("info", help="a run's config and results, or versions and paths",
+                       description="With RUN_DIR: its config, checkpoints and summary. Without: "
+                       "versions and the execution path each cell takes here.")  # fmt: skip
+    p.add_argument("run_dir", nargs="?", metavar="RUN_DIR")
     p.set_defaults(func=info)
+
+    p = run_parser("export", "export a trained model for deployment (ONNX or TorchScript)")
+    p.add_argument("--format", choices=["onnx", "torchscript"], required=True)
+    p.add_argument("--output", metavar="PATH",
+                   help="output file (default: RUN_DIR/model.onnx or RUN_DIR/model.pt)")  # fmt: skip
+    p.set_defaults(func=export)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (ConfigError, CheckpointError, UsageError) as e:
+        print(f"rnnkit {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except FloatingPointError as e:
+        print(f"rnnkit {args.command}: training stopped: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"rnnkit {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Plots and reports of finished runs (matplotlib, written to files; nothing is shown)."""

@@ -1,0 +1,66 @@
+"""Loss curves of one or several runs, as PNG files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display is assumed
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _smooth(values: list[float], window: int) -> list[float]:
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def plot_runs(
+    runs: dict[str, list[dict[str, float]]],
+    path: str | Path,
+    *,
+    metric: str,
+    title: str,
+    baseline: float | None = None,
+    target: float | None = None,
+    log_scale: bool = True,
+) -> Path:
+    """Plot the training loss (smoothed) and the validation ``metric`` of each run.
+
+    Args:
+        runs: label -> rows of ``metrics.csv`` (see :func:`~rnnkit.training.log.read_metrics`).
+        metric: the validation column without its ``valid_`` prefix, e.g. ``"mse"``.
+        baseline, target: horizontal reference lines (memoryless baseline, solved threshold).
+    """
+    fig, (ax_train, ax_valid) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    for label, rows in runs.items():
+        train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
+        if train:
+            steps, loss = zip(*train, strict=True)
+            ax_train.plot(steps, _smooth(list(loss), 50), label=label)
+        valid = [(r["step"], r[f"valid_{metric}"]) for r in rows if f"valid_{metric}" in r]
+        if valid:
+            steps, values = zip(*valid, strict=True)
+            ax_valid.plot(steps, values, marker=".", label=label)
+    for ax, name in ((ax_train, "training loss (smoothed)"), (ax_valid, f"validation {metric}")):
+        if baseline is not None and ax is ax_valid:
+            ax.axhline(baseline, color="gray", linestyle="--", linewidth=1, label="baseline")
+        if target is not None and ax is ax_valid:
+            ax.axhline(target, color="green", linestyle=":", linewidth=1, label="target")
+        if log_scale:
+            ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,260 @@
+"""Checkpoints without pickle: tensors in safetensors files, everything else in JSON.
+
+A checkpoint is a directory ``RUN_DIR/checkpoints/step-NNNNNNN/`` holding
+
+- ``model.safetensors``: the model's state dict (parameters and buffers);
+- ``trainer.safetensors``: optimizer tensors and the torch RNG states;
+- ``state.json``: step, metrics, the resolved config, versions, the optimizer's and the
+  scheduler's non-tensor state, the Python and NumPy RNG states.
+
+Each file is written to a temporary name, flushed, fsynced and renamed, so no file is ever
+half-written. Small pointer files ``last.json`` and ``best.json`` name the current directories
+and are replaced atomically after the directory is complete; older directories are removed
+only then. A crash at any moment leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
+from torch import nn
+
+import rnnkit
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, truncated or does not match the model."""
+
+
+# -- atomic files ----------------------------------------------------------------------------
+
+
+def _atomic(path: str | Path, write) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f, tmp)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old or the new file, never a mix."""
+    _atomic(path, lambda f, _: f.write(text.encode("utf-8")))
+
+
+def atomic_save_tensors(path: str | Path, tensors: dict[str, torch.Tensor]) -> None:
+    """Save ``tensors`` with safetensors, atomically."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+
+    data = save(tensors, metadata={"format": "pt", "rnnkit": rnnkit.__version__})
+    _atomic(path, lambda f, _: f.write(data))
+
+
+def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """Load a safetensors file; a missing or corrupt file raises :class:`CheckpointError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+
+
+def read_json(path: str | Path) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path}: malformed JSON ({e})") from None
+
+
+# -- model weights ---------------------------------------------------------------------------
+
+
+def load_model_weights(model: nn.Module, path: str | Path) -> None:
+    """Load ``model.safetensors`` into ``model``, naming every mismatch."""
+    tensors = load_tensors(path)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+        if unexpected:
+            parts.append(
+                f"unexpected {', '.join(unexpected[:5])}{' ...' if len(unexpected) > 5 else ''}"
+            )
+        raise CheckpointError(f"{path}: weights do not match the model: {'; '.join(parts)}")
+    for name, value in tensors.items():
+        if value.shape != expected[name].shape:
+            raise CheckpointError(
+                f"{path}: {name} has shape {tuple(value.shape)}, the model expects "
+                f"{tuple(expected[name].shape)}"
+            )
+    model.load_state_dict(tensors)
+
+
+# -- optimizer and RNG state -----------------------------------------------------------------
+
+
+def _split_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """Optimizer state dict -> (tensors by flat name, JSON-able rest)."""
+    tensors: dict[str, torch.Tensor] = {}
+    plain: dict[str, dict[str, Any]] = {}
+    for index, values in state["state"].items():
+        plain[str(index)] = {}
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer.{index}.{key}"] = value
+            else:
+                plain[str(index)][key] = value
+    return tensors, {"state": plain, "param_groups": state["param_groups"]}
+
+
+def _join_optimizer(tensors: dict[str, torch.Tensor], plain: dict) -> dict:
+    state: dict[int, dict[str, Any]] = {int(i): dict(v) for i, v in plain["state"].items()}
+    for name, value in tensors.items():
+        if name.startswith("optimizer."):
+            _, index, key = name.split(".", 2)
+            state.setdefault(int(index), {})[key] = value
+    return {"state": state, "param_groups": plain["param_groups"]}
+
+
+def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Every RNG a training step may draw from: (tensors, JSON-able)."""
+    tensors = {"rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = s
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    plain = {
+        "python": [version, list(internal), gauss],
+        "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+    }
+    return tensors, plain
+
+
+def set_rng_state(tensors: dict[str, torch.Tensor], plain: dict[str, Any]) -> None:
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda[: torch.cuda.device_count()])
+    version, internal, gauss = plain["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = plain["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+
+
+# -- whole checkpoints -----------------------------------------------------------------------
+
+
+def save_checkpoint(
+    run_dir: Path,
+    *,
+    step: int,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    state: dict[str, Any],
+    best: bool,
+) -> Path:
+    """Write the checkpoint of ``step`` and point ``last.json`` (and ``best.json`` if ``best``)
+    at it; remove directories no pointer names any more. Returns the directory."""
+    root = run_dir / "checkpoints"
+    directory = root / f"step-{step:07d}"
+    directory.mkdir(parents=True, exist_ok=True)
+    atomic_save_tensors(directory / "model.safetensors", model.state_dict())
+    opt_tensors, opt_plain = _split_optimizer(optimizer.state_dict())
+    rng_tensors, rng_plain = rng_state()
+    atomic_save_tensors(directory / "trainer.safetensors", {**opt_tensors, **rng_tensors})
+    payload = {
+        **state,
+        "step": step,
+        "versions": {"rnnkit": rnnkit.__version__, "torch": torch.__version__},
+        "optimizer": opt_plain,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "rng": rng_plain,
+    }
+    atomic_write_text(directory / "state.json", json.dumps(payload, indent=1))
+    pointer = json.dumps({"dir": directory.name, "step": step})
+    atomic_write_text(root / "last.json", pointer)
+    if best:
+        atomic_write_text(root / "best.json", pointer)
+    keep = {_pointed(root, "last.json"), _pointed(root, "best.json")}
+    for old in root.glob("step-*"):
+        if old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+    return directory
+
+
+def _pointed(root: Path, name: str) -> str | None:
+    try:
+        return read_json(root / name)["dir"]
+    except (CheckpointError, KeyError, TypeError):
+        return None
+
+
+def checkpoint_dir(run_dir: str | Path, which: str = "best") -> Path:
+    """The directory ``which`` (``"best"`` or ``"last"``) points to; ``best`` falls back to
+    ``last`` when no validation has chosen one yet."""
+    root = Path(run_dir) / "checkpoints"
+    if not root.is_dir():
+        raise CheckpointError(f"{run_dir}: no checkpoints directory (not a rnnkit run?)")
+    for name in ([which, "last"] if which == "best" else [which]):
+        pointed = _pointed(root, f"{name}.json")
+        if pointed is not None and (root / pointed).is_dir():
+            return root / pointed
+    raise CheckpointError(f"{root}: no complete {which} checkpoint")
+
+
+def load_training_state(
+    directory: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
+) -> dict[str, Any]:
+    """Restore model, optimizer, scheduler and RNGs from ``directory``; returns state.json."""
+    state = read_json(directory / "state.json")
+    load_model_weights(model, directory / "model.safetensors")
+    tensors = load_tensors(directory / "trainer.safetensors")
+    try:
+        optimizer.load_state_dict(_join_optimizer(tensors, state["optimizer"]))
+        if scheduler is not None and state.get("scheduler") is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(tensors, state["rng"])
+    except (KeyError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{directory}: trainer state does not match this run ({e})") from None
+    return state

@@ -1,0 +1,482 @@
+"""Run configuration: four frozen dataclasses (task, model, optim, train) joined in
+:class:`RunConfig`, with checks that name the field, the bad value and what is allowed.
+
+A config comes from defaults, then a YAML/TOML file, then command-line flags, in that order
+(:func:`resolve`); every field has one flag whose name is the field's with ``-`` for ``_``
+(``task.name`` is ``--task``). Unknown sections or keys are errors, never ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config value, key or file that rnnkit cannot use; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class _Section:
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            _check_type(f"{self.section}.{f.name}", getattr(self, f.name), hints[f.name])
+        self._check()
+
+    section: typing.ClassVar[str] = ""
+
+    def _check(self) -> None:
+        """Range checks beyond the type; raise ConfigError naming the field."""
+
+    def _positive(self, *names: str, allow_zero: bool = False) -> None:
+        for name in names:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if value < 0 or (value == 0 and not allow_zero):
+                bound = ">= 0" if allow_zero else "> 0"
+                raise ConfigError(f"{self.section}.{name}: expected a number {bound}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class TaskConfig(_Section):
+    """What to learn: a built-in task and its size."""
+
+    section: typing.ClassVar[str] = "task"
+
+    name: Literal["adding", "copy", "digits", "permuted_digits"] = "adding"
+    """The task (see ``rnnkit.tasks``)."""
+    seq_len: int = 100
+    """T: adding: the sequence length; copy: the delay (the recall cue comes T steps after the
+    last symbol; sequences have T + 20 steps); digits: ignored (always 64 pixels)."""
+    valid_size: int = 1000
+    """Sequences in the validation set (generated tasks; digits use a fixed split)."""
+    test_size: int = 1000
+    """Sequences in the test set (generated tasks; digits use a fixed split)."""
+    data_seed: int = 1234
+    """Seed of the validation and test sets and of the digits permutation and split."""
+
+    def _check(self) -> None:
+        self._positive("seq_len", "valid_size", "test_size")
+
+
+@dataclass(frozen=True)
+class ModelConfig(_Section):
+    """The network: a recurrent encoder (``rnnkit.layers.Recurrent``) and a task head."""
+
+    section: typing.ClassVar[str] = "model"
+
+    cell: Literal["rnn", "lstm", "gru"] = "lstm"
+    """Recurrent cell type."""
+    hidden: int = 128
+    """H: hidden units per layer and direction."""
+    layers: int = 1
+    """L: stacked recurrent layers."""
+    bidirectional: bool = False
+    """Also read each sequence backwards and concatenate the two directions."""
+    dropout: float = 0.0
+    """Dropout between stacked layers and before the head (training only)."""
+    residual: bool = False
+    """Residual connections between stacked layers of equal width."""
+    pooling: Literal["last", "mean", "max"] = "last"
+    """How a sequence-level head summarizes the outputs over time."""
+    nonlinearity: Literal["tanh", "relu"] = "tanh"
+    """Vanilla RNN only: the activation (relu with identity init is the IRNN)."""
+    peephole: bool = False
+    """LSTM only: peephole connections from the cell state to the gates."""
+    norm: Literal["none", "layer", "batch"] = "none"
+    """LSTM only: layer- or recurrent batch normalization."""
+    proj_size: int | None = None
+    """LSTM only: project the hidden state to this size (LSTMP); None: no projection."""
+    init: Literal["default", "xavier", "orthogonal", "identity", "chrono"] = "default"
+    """Weight initialization: torch's default uniform, Xavier, orthogonal recurrent weights,
+    identity recurrent weights (IRNN), or chrono forget biases (LSTM/GRU, T_max = seq_len)."""
+    forget_bias: float | None = None
+    """LSTM only: a constant forget-gate bias (e.g. 1.0, Jozefowicz et al. 2015)."""
+    path: Literal["auto", "fused", "custom", "reference"] = "auto"
+    """Execution path of the runner (see ``Recurrent``); results agree, speed differs."""
+
+    def _check(self) -> None:
+        self._positive("hidden", "layers", "proj_size")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"model.dropout: expected a number in [0, 1), got {self.dropout!r}")
+        lstm_only = {
+            "peephole": self.peephole,
+            "norm": self.norm != "none",
+            "proj_size": self.proj_size is not None,
+            "forget_bias": self.forget_bias is not None,
+        }
+        for name, used in lstm_only.items():
+            if used and self.cell != "lstm":
+                raise ConfigError(
+                    f"model.{name}: only for cell 'lstm', got cell {self.cell!r} with "
+                    f"{name}={getattr(self, name)!r}"
+                )
+        if self.nonlinearity != "tanh" and self.cell != "rnn":
+            raise ConfigError(
+                f"model.nonlinearity: only for cell 'rnn', got cell {self.cell!r} with "
+                f"nonlinearity={self.nonlinearity!r}"
+            )
+        if self.init == "chrono" and self.cell == "rnn":
+            raise ConfigError("model.init: 'chrono' sets gate biases; cell 'rnn' has no gates")
+        if self.init == "chrono" and self.forget_bias is not None:
+            raise ConfigError("model.forget_bias: not with init 'chrono', which sets that bias")
+
+
+@dataclass(frozen=True)
+class OptimConfig(_Section):
+    """The optimizer, its learning-rate schedule and gradient clipping."""
+
+    section: typing.ClassVar[str] = "optim"
+
+    optimizer: Literal["sgd", "adam", "adamw", "rmsprop"] = "adam"
+    """Optimizer (torch.optim)."""
+    lr: float = 1e-3
+    """Peak learning rate."""
+    momentum: float = 0.0
+    """SGD and RMSprop momentum."""
+    nesterov: bool = False
+    """SGD: Nesterov momentum (needs momentum > 0)."""
+    weight_decay: float = 0.0
+    """L2 penalty (decoupled for AdamW)."""
+    beta1: float = 0.9
+    """Adam/AdamW: first-moment decay."""
+    beta2: float = 0.999
+    """Adam/AdamW: second-moment decay."""
+    alpha: float = 0.99
+    """RMSprop: smoothing constant of the squared-gradient average."""
+    schedule: Literal["constant", "cosine", "step", "plateau"] = "constant"
+    """Learning-rate schedule: constant, cosine decay to min_lr, step decay by gamma every
+    step_size steps, or reduce-on-plateau of the validation metric."""
+    warmup: int = 0
+    """Steps of linear warm-up from 0 to lr (constant, cosine and step schedules)."""
+    min_lr: float = 0.0
+    """Cosine: the final learning rate; plateau: the floor."""
+    step_size: int = 1000
+    """Step schedule: steps between decays."""
+    gamma: float = 0.1
+    """Step and plateau schedules: the factor applied at each decay."""
+    plateau_patience: int = 5
+    """Plateau schedule: evaluations without improvement before decaying."""
+    clip: float = 0.0
+    """Clip gradients to this global L2 norm; 0 disables."""
+    clip_value: float = 0.0
+    """Clip each gradient element to [-clip_value, clip_value]; 0 disables."""
+
+    def _check(self) -> None:
+        self._positive("lr", "step_size")
+        self._positive(
+            "momentum", "weight_decay", "warmup", "min_lr", "plateau_patience", "clip",
+            "clip_value", allow_zero=True,
+        )  # fmt: skip
+        for name in ("beta1", "beta2", "alpha"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"optim.{name}: expected a number in [0, 1), got {getattr(self, name)!r}")  # noqa: E501
+        if not 0.0 < self.gamma < 1.0:
+            raise ConfigError(f"optim.gamma: expected a number in (0, 1), got {self.gamma!r}")
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
+            raise ConfigError(
+                f"optim.nesterov: needs optimizer 'sgd' with momentum > 0, got optimizer "
+                f"{self.optimizer!r}, momentum {self.momentum!r}"
+            )
+        if self.warmup and self.schedule == "plateau":
+            raise ConfigError("optim.warmup: not with schedule 'plateau' (use cosine or step)")
+        if self.min_lr > self.lr:
+            raise ConfigError(f"optim.min_lr: {self.min_lr!r} is above lr {self.lr!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig(_Section):
+    """The training loop: budget, evaluation, checkpoints, device and logging."""
+
+    section: typing.ClassVar[str] = "train"
+
+    steps: int = 3000
+    """Optimizer steps (one batch each)."""
+    batch_size: int = 64
+    """Sequences per training batch."""
+    eval_every: int = 100
+    """Validate (and write the last checkpoint) every this many steps, and at the end."""
+    eval_batch_size: int = 500
+    """Sequences per batch when evaluating."""
+    early_stopping: str | None = None
+    """Stop when this validation metric (e.g. 'mse', 'accuracy') has not improved for
+    early_stopping_patience evaluations; None: never."""
+    early_stopping_patience: int = 10
+    """Evaluations without improvement before early stopping."""
+    stop_at_target: bool = False
+    """Stop as soon as validation reaches the task's target (e.g. adding: MSE < 0.01)."""
+    max_time: float | None = None
+    """Stop after this many seconds of training (checked every step); None: no limit."""
+    tbptt: int = 0
+    """Truncated BPTT: backpropagate through chunks of this many steps, carrying the state
+    between chunks; 0: through the whole sequence."""
+    seed: int = 0
+    """Seed of the model's initialization, dropout and the training batches."""
+    deterministic: bool = False
+    """Use only deterministic algorithms (slower on GPU; bit-identical reruns)."""
+    device: str = "auto"
+    """'auto' (CUDA when present, else CPU), 'cpu', 'cuda' or 'cuda:N'."""
+    precision: Literal["fp32", "bf16"] = "fp32"
+    """bf16: run the forward pass under bfloat16 autocast."""
+    threads: int | None = None
+    """CPU threads for torch; None: torch's default."""
+    quiet: bool = False
+    """No progress bar and no printed summary (for scripts)."""
+    tensorboard: bool = True
+    """Also write metrics as TensorBoard event files under RUN_DIR/tensorboard."""
+    out: str | None = None
+    """Run directory; None: runs/<task>-<cell>-<date>-<time>."""
+
+    def _check(self) -> None:
+        self._positive(
+            "steps", "batch_size", "eval_every", "eval_batch_size", "early_stopping_patience",
+            "max_time", "threads",
+        )  # fmt: skip
+        self._positive("tbptt", allow_zero=True)
+        if self.device != "auto" and not (
+            self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")
+        ):
+            raise ConfigError(
+                f"train.device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}"
+            )
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a training run needs; saved resolved as RUN_DIR/config.yaml."""
+
+    task: TaskConfig = field(default_factory=TaskConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Nested plain dict, for YAML/JSON."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> RunConfig:
+        """Build from a nested dict (``{"task": {...}, "model": {...}}``); unknown keys are
+        errors naming ``source``."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a mapping of sections, got {type(data).__name__}")
+        sections = {}
+        for name, value in data.items():
+            if name not in SECTIONS:
+                raise ConfigError(f"{source}: unknown section {name!r}{_suggest(name, SECTIONS)}")
+            if not isinstance(value, dict):
+                raise ConfigError(
+                    f"{source}: section {name!r} must be a mapping, got {type(value).__name__}"
+                )
+            allowed = [f.name for f in dataclasses.fields(SECTIONS[name])]
+            for key in value:
+                if key not in allowed:
+                    raise ConfigError(
+                        f"{source}: unknown key {name}.{key}{_suggest(key, allowed)}"
+                    )
+            sections[name] = SECTIONS[name](**value)
+        return cls(**sections)
+
+    def replace(self, **overrides: Any) -> RunConfig:
+        """A copy with flat overrides by field name, e.g. ``replace(lr=1e-2, cell="gru")``."""
+        return apply_overrides(self, overrides)
+
+
+SECTIONS: dict[str, type[_Section]] = {
+    "task": TaskConfig,
+    "model": ModelConfig,
+    "optim": OptimConfig,
+    "train": TrainConfig,
+}
+
+# Flat name -> (section, field). Field names are unique across sections, so each has one flag;
+# task.name reads better as --task.
+FLAT: dict[str, tuple[str, str]] = {}
+for _section, _cls in SECTIONS.items():
+    for _f in dataclasses.fields(_cls):
+        _flat = "task" if (_section, _f.name) == ("task", "name") else _f.name
+        assert _flat not in FLAT, f"config field {_flat!r} appears in two sections"
+        FLAT[_flat] = (_section, _f.name)
+
+
+def apply_overrides(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:
+    """Return ``config`` with flat ``{field: value}`` overrides applied (a new object)."""
+    changes: dict[str, dict[str, Any]] = {}
+    for key, value in overrides.items():
+        if key not in FLAT:
+            raise ConfigError(f"unknown config key {key!r}{_suggest(key, FLAT)}")
+        section, name = FLAT[key]
+        changes.setdefault(section, {})[name] = value
+    return dataclasses.replace(
+        config,
+        **{s: dataclasses.replace(getattr(config, s), **kv) for s, kv in changes.items()},
+    )
+
+
+def load_file(path: str | Path) -> RunConfig:
+    """Read a YAML (``.yaml``/``.yml``) or TOML (``.toml``) config file with sections
+    ``task``, ``model``, ``optim``, ``train``; missing keys keep their defaults."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text)
+        else:
+            raise ConfigError(f"{path}: expected a .yaml, .yml or .toml file")
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: malformed TOML: {e}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: malformed YAML: {getattr(e, 'problem', e)}") from None
+    if data is None:
+        data = {}
+    try:
+        return RunConfig.from_dict(data, source=str(path))
+    except ConfigError as e:
+        msg = str(e)
+        raise ConfigError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
+
+
+def resolve(file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Defaults, then ``file``, then flat ``overrides``: the resolved config."""
+    config = load_file(file) if file is not None else RunConfig()
+    return apply_overrides(config, overrides or {})
+
+
+def save(config: RunConfig, path: str | Path) -> None:
+    """Write the resolved config as YAML (readable back by :func:`load_file`)."""
+    from rnnkit.training.checkpoint import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def to_json(config: RunConfig) -> str:
+    return json.dumps(config.to_dict())
+
+
+# -- type checks -----------------------------------------------------------------------------
+
+
+def _check_type(name: str, value: Any, hint: Any) -> None:
+    if not _matches(value, hint):
+        raise ConfigError(f"{name}: expected {_describe(hint)}, got {value!r}")
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    origin = get_origin(hint)
+    if origin is Literal:
+        return value in get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, h) for h in get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    raise TypeError(f"unsupported config type {hint!r}")
+
+
+def _describe(hint: Any) -> str:
+    origin = get_origin(hint)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(hint))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(h) for h in get_args(hint))
+    if hint is type(None):
+        return "None"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[hint]
+
+
+def _suggest(name: str, allowed) -> str:
+    close = difflib.get_close_matches(name, list(allowed), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"{hint}; allowed: {', '.join(sorted(allowed))}"
+
+
+def parse_value(key: str, text: str) -> Any:
+    """Convert a command-line string to the type of flat field ``key``."""
+    section, name = FLAT[key]
+    hint = typing.get_type_hints(SECTIONS[section])[name]
+    return _parse(f"--{key.replace('_', '-')}", text, hint)
+
+
+def _parse(flag: str, text: str, hint: Any) -> Any:
+    origin = get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = get_args(hint)
+        if type(None) in args and text.lower() in ("none", "null"):
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _parse(flag, text, inner)
+    if origin is Literal:
+        if text not in get_args(hint):
+            raise ConfigError(f"{flag}: expected {_describe(hint)}, got {text!r}")
+        return text
+    if hint is bool:
+        low = text.lower()
+        if low in ("true", "1", "yes", "on"):
+            return True
+        if low in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(f"{flag}: expected true or false, got {text!r}")
+    if hint is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"{flag}: expected an integer, got {text!r}") from None
+    if hint is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"{flag}: expected a number, got {text!r}") from None
+    return text
+
+
+def field_help(key: str) -> str:
+    """The one-line docstring of flat field ``key`` (from the attribute docstrings above)."""
+    return _FIELD_DOCS.get(key, "")
+
+
+def _field_docs() -> dict[str, str]:
+    """Each field's docstring (the string literal under it), by flat name: the --help text."""
+    import ast
+    import inspect
+
+    docs: dict[str, str] = {}
+    for section, cls in SECTIONS.items():
+        tree = ast.parse(inspect.getsource(cls))
+        body = tree.body[0].body
+        for node, nxt in zip(body, body[1:], strict=False):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant)
+            ):
+                flat = "task" if (section, node.target.id) == ("task", "name") else node.target.id
+                docs[flat] = " ".join(nxt.value.value.split())
+    return docs
+
+
+_FIELD_DOCS = _field_docs()

@@ -1,0 +1,531 @@
+"""The training loop: a plain class configured by a frozen :class:`RunConfig`.
+
+One step: draw the step's batch from the task, forward (optionally under bf16 autocast, or in
+truncated-BPTT chunks), backward, measure the global gradient norm, clip, optimizer step,
+schedule step, log. Every ``eval_every`` steps: validate, step a plateau schedule, write the
+last checkpoint (and the best), check early stopping and the task's target. At the end:
+test metrics, ``summary.json`` and the loss-curve PNG.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+import rnnkit
+from rnnkit.cells.base import detach
+from rnnkit.init import initialize
+from rnnkit.models import SequenceModel
+from rnnkit.report.plots import plot_runs
+from rnnkit.tasks import Task, build_task
+from rnnkit.training import checkpoint as ckpt
+from rnnkit.training.config import ConfigError, RunConfig, load_file, save
+from rnnkit.training.log import MetricsLog, read_metrics
+from rnnkit.training.optim import build_optimizer, build_scheduler
+
+# Consecutive steps with a non-finite loss or gradient before training gives up.
+MAX_NONFINITE = 10
+
+
+@dataclass
+class Run:
+    """A finished (or stopped) training run.
+
+    Attributes:
+        run_dir: where everything was written.
+        config: the resolved config.
+        summary: the contents of ``summary.json`` (final validation and test metrics, steps,
+            wall time, parameter count, when the target was reached, why training stopped).
+        model: the trained model with the best checkpoint's weights, in eval mode.
+        task: the task it was trained on.
+    """
+
+    run_dir: Path
+    config: RunConfig
+    summary: dict[str, Any]
+    model: nn.Module
+    task: Task
+    history: list[dict[str, float]] = field(default_factory=list, repr=False)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """Final test metrics by name."""
+        return self.summary["test"]
+
+
+def build_model(config: RunConfig, task: Task) -> SequenceModel:
+    """The model ``config.model`` describes, sized for ``task``, initialized as configured
+    (draws from torch's global RNG: seed it first)."""
+    m = config.model
+    options: dict[str, Any] = {}
+    if m.cell == "rnn":
+        options["nonlinearity"] = m.nonlinearity
+    if m.cell == "lstm":
+        options.update(peephole=m.peephole, norm=None if m.norm == "none" else m.norm)
+        if m.proj_size is not None:
+            options["proj_size"] = m.proj_size
+    model = SequenceModel(
+        task.input_size,
+        task.output_size,
+        head="step" if task.output == "tagging" else "sequence",
+        cell=m.cell,
+        hidden_size=m.hidden,
+        num_layers=m.layers,
+        bidirectional=m.bidirectional,
+        dropout=m.dropout,
+        residual=m.residual,
+        pooling=m.pooling,
+        path=m.path,
+        **options,
+    )
+    enc = model.encoder
+    if m.init == "xavier":
+        initialize(enc, input_weights="xavier_uniform", recurrent_weights="xavier_uniform")
+    elif m.init == "orthogonal":
+        initialize(enc, input_weights="xavier_uniform", recurrent_weights="orthogonal")
+    elif m.init == "identity":
+        initialize(enc, input_weights="xavier_uniform", recurrent_weights="identity")
+    elif m.init == "chrono":
+        # Chrono's T_max is the longest dependency: at most the whole sequence.
+        t_max = max(2, task_span(task))
+        initialize(enc, input_weights="keep", recurrent_weights="keep", bias="chrono", t_max=t_max)
+    if m.forget_bias is not None:
+        initialize(
+            enc, input_weights="keep", recurrent_weights="keep", bias="keep",
+            forget_bias=m.forget_bias,
+        )  # fmt: skip
+    return model
+
+
+def task_span(task: Task) -> int:
+    """The number of steps a task's sequences have (the longest dependency chrono covers)."""
+    x, _ = task.train_batch(0, 1, 0)
+    return x.shape[1]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device: {name!r} asked for, but torch sees no CUDA device")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def global_norm(params: list[nn.Parameter]) -> float:
+    """The L2 norm of all gradients together (0.0 when there are none)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])).item()
+
+
+def evaluate(
+    model: nn.Module,
+    task: Task,
+    split: str,
+    *,
+    batch_size: int = 500,
+    device: torch.device | str = "cpu",
+    bf16: bool = False,
+) -> dict[str, float]:
+    """Score ``model`` on the task's fixed ``split`` ("valid" or "test")."""
+    device = torch.device(device)
+    x, y = task.eval_set(split)
+    was_training = model.training
+    model.eval()
+    outs = []
+    with (
+        torch.no_grad(),
+        torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16),
+    ):
+        for xb in x.split(batch_size):
+            outs.append(model(xb.to(device)).float().cpu())
+    model.train(was_training)
+    return task.score(torch.cat(outs), y)
+
+
+class Trainer:
+    """Train the model a :class:`RunConfig` describes; see the module docstring.
+
+    Args:
+        config: the resolved config.
+        resume: continue the run in ``config.train.out`` from its last checkpoint.
+
+    Example::
+
+        >>> cfg = RunConfig().replace(steps=50, seq_len=20, quiet=True, out="/tmp/r")
+        >>> run = Trainer(cfg).fit()  # doctest: +SKIP
+        >>> run.summary["test"]["mse"]  # doctest: +SKIP
+    """
+
+    def __init__(self, config: RunConfig, *, resume: bool = False) -> None:
+        t = config.train
+        out = t.out or _default_run_dir(config)
+        config = config.replace(out=str(out))
+        self.config = config
+        self.run_dir = Path(out)
+        if not resume and (self.run_dir / "checkpoints").exists():
+            raise ConfigError(
+                f"train.out: {self.run_dir} already holds a run; resume it with --resume "
+                f"{self.run_dir} or choose another --out"
+            )
+        if t.threads is not None:
+            torch.set_num_threads(t.threads)
+        self.device = resolve_device(t.device)
+        if t.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
+        self.task = build_task(config.task)
+        self._check(config, self.task)
+        seed_everything(t.seed)
+        self.model = build_model(config, self.task).to(self.device)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = build_optimizer(self.params, config.optim)
+        self.main_metric = t.early_stopping or next(iter(self.task.metrics))
+        self.direction = "min" if self.main_metric == "loss" else self.task.metrics[self.main_metric]
+        self.scheduler = build_scheduler(
+            self.optimizer, config.optim, total_steps=t.steps, mode=self.direction
+        )
+        self.step = 0
+        self.elapsed = 0.0
+        self.best: dict[str, Any] = {"step": None, "value": None, "metrics": None}
+        self.bad_evals = 0
+        self.reached: dict[str, Any] | None = None
+        self.nonfinite = 0
+        if resume:
+            self._restore()
+
+    # -- set-up ---------------------------------------------------------------------------------
+    @staticmethod
+    def _check(config: RunConfig, task: Task) -> None:
+        t = config.train
+        allowed = ["loss", *task.metrics]
+        if t.early_stopping is not None and t.early_stopping not in allowed:
+            raise ConfigError(
+                f"train.early_stopping: task {task.name!r} has no metric {t.early_stopping!r}; "
+                f"allowed: {', '.join(allowed)}"
+            )
+        if t.tbptt and task.output != "tagging" and config.model.pooling != "last":
+            raise ConfigError(
+                f"train.tbptt: with a sequence-level task ({task.name!r}) only the last chunk is "
+                f"backpropagated, so pooling must be 'last', got {config.model.pooling!r}"
+            )
+        if t.tbptt and config.model.bidirectional:
+            raise ConfigError("train.tbptt: not with a bidirectional model (it reads the future)")
+
+    def _restore(self) -> None:
+        directory = ckpt.checkpoint_dir(self.run_dir, "last")
+        state = ckpt.load_training_state(
+            directory, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler
+        )
+        self.step = state["step"]
+        self.elapsed = state["elapsed_s"]
+        self.best = state["best"]
+        self.bad_evals = state["bad_evals"]
+        self.reached = state["reached"]
+
+    # -- one step -------------------------------------------------------------------------------
+    def _autocast(self):
+        bf16 = self.config.train.precision == "bf16"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
+
+    def _forward_backward(self, x: Tensor, y: Tensor) -> float:
+        """Accumulate gradients of the step's loss; returns the loss."""
+        k = self.config.train.tbptt
+        T = x.shape[1]
+        if not k or k >= T:
+            with self._autocast():
+                loss = self.task.loss(self.model(x), y)
+            loss.backward()
+            return loss.item()
+        state = None
+        if self.task.output == "tagging":
+            # Each chunk's loss is backpropagated within the chunk only; the state crosses
+            # chunk borders as a constant. The chunk losses are weighted to average over T.
+            total = 0.0
+            for xc, yc in zip(x.split(k, dim=1), y.split(k, dim=1), strict=True):
+                with self._autocast():
+                    out, state = self.model.encode(xc, state=state)
+                    loss = self.task.loss(self.model.decode(out), yc) * (xc.shape[1] / T)
+                loss.backward()
+                total += loss.item()
+                state = detach(state)
+            return total
+        # Sequence-level target: run the prefix without a graph, backpropagate the last k steps.
+        with torch.no_grad(), self._autocast():
+            _, state = self.model.encode(x[:, : T - k])
+        with self._autocast():
+            out, _ = self.model.encode(x[:, T - k :], state=detach(state))
+            loss = self.task.loss(self.model.decode(out), y)
+        loss.backward()
+        return loss.item()
+
+    def train_step(self, x: Tensor, y: Tensor) -> dict[str, float]:
+        """One optimizer step on batch ``(x, y)``; returns the step's logged numbers."""
+        o = self.config.optim
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self._forward_backward(x.to(self.device), y.to(self.device))
+        norm = global_norm(self.params)
+        row = {"lr": self.optimizer.param_groups[0]["lr"], "loss": loss, "grad_norm": norm}
+        if not (math.isfinite(loss) and math.isfinite(norm)):
+            self.nonfinite += 1
+            row["grad_norm_clipped"] = float("nan")
+            if self.nonfinite >= MAX_NONFINITE:
+                raise FloatingPointError(
+                    f"step {self.step}: non-finite loss or gradient in {MAX_NONFINITE} steps "
+                    f"in a row (last loss {loss}, gradient norm {norm}); lower optim.lr or set "
+                    f"optim.clip; the last checkpoint in {self.run_dir} is intact"
+                )
+            return row  # skip the update; the step counter still advances
+        self.nonfinite = 0
+        if o.clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.params, o.clip)
+        if o.clip_value > 0:
+            torch.nn.utils.clip_grad_value_(self.params, o.clip_value)
+        row["grad_norm_clipped"] = global_norm(self.params) if (o.clip or o.clip_value) else norm
+        self.optimizer.step()
+        if not isinstance(self.scheduler, ReduceLROnPlateau):
+            self.scheduler.step()
+        return row
+
+    # -- the loop -------------------------------------------------------------------------------
+    def fit(self) -> Run:
+        """Train until ``steps``, early stopping, the target or ``max_time``; return the run."""
+        from tqdm.auto import tqdm
+
+        cfg, t = self.config, self.config.train
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        save(cfg, self.run_dir / "config.yaml")
+        metric_names = ["loss", *self.task.metrics]
+        columns = ["step", "time_s", "lr", "loss", "grad_norm", "grad_norm_clipped"]
+        columns += [f"valid_{m}" for m in metric_names]
+        log = MetricsLog(
+            self.run_dir,
+            columns,
+            tensorboard=t.tensorboard,
+            resume_step=self.step if self.step else None,
+        )
+        bar = tqdm(
+            total=t.steps, initial=self.step, disable=t.quiet, unit="step", dynamic_ncols=True,
+            desc=f"{self.task.name} {cfg.model.cell}",
+        )  # fmt: skip
+        stop = "completed" if self.step >= t.steps else None
+        start = time.perf_counter() - self.elapsed
+        last_valid: dict[str, float] = {}
+        try:
+            while stop is None:
+                self.step += 1
+                x, y = self.task.train_batch(self.step, t.batch_size, t.seed)
+                row = {"step": self.step, **self.train_step(x, y)}
+                self.elapsed = time.perf_counter() - start
+                row["time_s"] = round(self.elapsed, 3)
+                if self.step >= t.steps:
+                    stop = "completed"
+                elif t.max_time is not None and self.elapsed >= t.max_time:
+                    stop = "max_time"
+                if self.step % t.eval_every == 0 or stop is not None:
+                    last_valid = self._validate()
+                    row.update({f"valid_{k}": v for k, v in last_valid.items()})
+                    if stop is None:
+                        stop = self._should_stop()
+                    self._save_checkpoint(last_valid)
+                log.write(row)
+                bar.update(1)
+                if self.step % 10 == 0 or stop is not None:
+                    post = {"loss": f"{row['loss']:.4g}"}
+                    if last_valid:
+                        post[f"valid {self.main_metric}"] = f"{last_valid[self.main_metric]:.4g}"
+                    bar.set_postfix(post, refresh=False)
+                    log.flush()
+        finally:
+            bar.close()
+            log.close()
+        return self._finish(stop)
+
+    def _validate(self) -> dict[str, float]:
+        metrics = evaluate(
+            self.model,
+            self.task,
+            "valid",
+            batch_size=self.config.train.eval_batch_size,
+            device=self.device,
+            bf16=self.config.train.precision == "bf16",
+        )
+        value = metrics[self.main_metric]
+        if isinstance(self.scheduler, ReduceLROnPlateau):
+            self.scheduler.step(value)
+        best = self.best["value"]
+        improved = best is None or (value < best if self.direction == "min" else value > best)
+        if improved:
+            self.best = {"step": self.step, "value": value, "metrics": metrics}
+            self.bad_evals = 0
+        else:
+            self.bad_evals += 1
+        self._improved = improved
+        if self.reached is None and self.task.reached(metrics):
+            self.reached = {"step": self.step, "time_s": round(self.elapsed, 3)}
+        return metrics
+
+    def _should_stop(self) -> str | None:
+        t = self.config.train
+        if t.stop_at_target and self.reached is not None:
+            return "target"
+        if t.early_stopping is not None and self.bad_evals >= t.early_stopping_patience:
+            return "early_stopping"
+        return None
+
+    def _save_checkpoint(self, metrics: dict[str, float]) -> None:
+        state = {
+            "elapsed_s": self.elapsed,
+            "metrics": metrics,
+            "best": self.best,
+            "bad_evals": self.bad_evals,
+            "reached": self.reached,
+            "config": self.config.to_dict(),
+        }
+        ckpt.save_checkpoint(
+            self.run_dir,
+            step=self.step,
+            model=self.model,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            state=state,
+            best=self._improved,
+        )
+
+    def _finish(self, stop: str) -> Run:
+        best_dir = ckpt.checkpoint_dir(self.run_dir, "best")
+        ckpt.load_model_weights(self.model, best_dir / "model.safetensors")
+        self.model.eval()
+        t = self.config.train
+        kwargs = dict(
+            batch_size=t.eval_batch_size, device=self.device, bf16=t.precision == "bf16"
+        )
+        valid = evaluate(self.model, self.task, "valid", **kwargs)
+        test = evaluate(self.model, self.task, "test", **kwargs)
+        target = None
+        if self.task.target is not None:
+            name, threshold = self.task.target
+            target = {"metric": name, "threshold": threshold, "reached": self.reached}
+        summary = {
+            "task": self.task.name,
+            "description": self.task.describe(),
+            "cell": self.config.model.cell,
+            "steps": self.step,
+            "stopped": stop,
+            "wall_time_s": round(self.elapsed, 3),
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "best_step": self.best["step"],
+            "valid": valid,
+            "test": test,
+            "baseline": self.task.baseline,
+            "target": target,
+            "path": self.model.encoder.resolve_path(self.task.train_batch(0, 1, 0)[0]),
+            "device": str(self.device),
+            "versions": {"rnnkit": rnnkit.__version__, "torch": torch.__version__},
+        }
+        ckpt.atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2))
+        history = read_metrics(self.run_dir)
+        better = self.task.metrics[next(iter(self.task.metrics))]
+        main = next(iter(self.task.metrics))
+        plot_runs(
+            {self.config.model.cell: history},
+            self.run_dir / "loss.png",
+            metric=main,
+            title=self.task.describe(),
+            baseline=self.task.baseline.get(main),
+            target=self.task.target[1] if self.task.target else None,
+            log_scale=better == "min",
+        )
+        if not t.quiet:
+            print(format_summary(summary, self.run_dir))
+        return Run(self.run_dir, self.config, summary, self.model, self.task, history)
+
+
+def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
+    """A few lines for people: why it stopped, test metrics against the baseline, the target."""
+    test = ", ".join(f"{k} {v:.4g}" for k, v in summary["test"].items() if k != "loss")
+    base = ", ".join(f"{k} {v:.4g}" for k, v in summary["baseline"].items())
+    lines = [
+        f"{summary['task']} {summary['cell']}: {summary['steps']} steps in "
+        f"{summary['wall_time_s']:.1f} s ({summary['stopped']}), {summary['parameters']} "
+        f"parameters",
+        f"  test: {test}   (memoryless baseline: {base})",
+    ]
+    target = summary.get("target")
+    if target is not None:
+        reached = target["reached"]
+        when = (
+            f"reached at step {reached['step']} ({reached['time_s']:.1f} s)"
+            if reached
+            else "not reached"
+        )
+        lines.append(f"  target {target['metric']} {target['threshold']:g}: {when}")
+    lines.append(f"  run directory: {run_dir}")
+    return "\n".join(lines)
+
+
+def _default_run_dir(config: RunConfig) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{config.task.name}-{config.model.cell}-{stamp}"
+
+
+def train(config: RunConfig | str | Path | None = None, *, resume=None, **overrides) -> Run:
+    """Train a model; the Python face of ``rnnkit train``.
+
+    Args:
+        config: a :class:`RunConfig`, a YAML/TOML file, or None for the defaults.
+        resume: a run directory to continue from its last checkpoint (its saved config is
+            the base; ``overrides`` such as ``steps=`` apply on top).
+        **overrides: flat config fields, e.g. ``task="copy", cell="gru", lr=2e-3``.
+
+    Returns:
+        the :class:`Run`, with ``summary`` (metrics by name) and the trained model.
+    """
+    if resume is not None:
+        if config is not None:
+            raise ConfigError("resume: continues the run's own config; pass overrides, not config")
+        base = load_file(Path(resume) / "config.yaml")
+        overrides = {**overrides, "out": str(resume)}
+        return Trainer(base.replace(**overrides), resume=True).fit()
+    if config is None:
+        config = RunConfig()
+    elif not isinstance(config, RunConfig):
+        config = load_file(config)
+    return Trainer(config.replace(**overrides)).fit()
+
+
+def load_run(run_dir: str | Path, *, which: str = "best", device: str = "cpu"):
+    """Rebuild a finished run's task and model from ``RUN_DIR/config.yaml`` and its ``which``
+    (``"best"`` or ``"last"``) checkpoint. Returns ``(config, task, model)``, model in eval
+    mode; nothing is unpickled."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ckpt.CheckpointError(f"{run_dir}: no such run directory")
+    config = load_file(run_dir / "config.yaml")
+    task = build_task(config.task)
+    model = build_model(config, task)
+    directory = ckpt.checkpoint_dir(run_dir, which)
+    ckpt.load_model_weights(model, directory / "model.safetensors")
+    return config, task, model.to(device).eval()

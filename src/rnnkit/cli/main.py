@@ -20,6 +20,7 @@ import torch
 
 import rnnkit
 from rnnkit.cli import demo as demo_command
+from rnnkit.export import ExportError
 from rnnkit.training.checkpoint import CheckpointError
 from rnnkit.training.config import (
     FLAT,
@@ -193,7 +194,10 @@ def _prediction(kind: str, y: torch.Tensor, length: int) -> dict:
         return {"prediction": round(y.item(), 6)}
     if kind == "classification":
         probs = y.softmax(-1)
-        return {"label": int(probs.argmax()), "probabilities": [round(p, 6) for p in probs.tolist()]}
+        return {
+            "label": int(probs.argmax()),
+            "probabilities": [round(p, 6) for p in probs.tolist()],
+        }
     return {"labels": y[:length].argmax(-1).tolist()}
 
 
@@ -306,9 +310,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=evaluate)
 
     p = run_parser("predict", "run a trained model on sequences from a file")
-    p.add_argument("--input", required=True, metavar="FILE",
-                   help="JSON lines, one sequence per line: [[x1, x2, ...], ...] with one list "
-                   "of D numbers per step (a bare number per step when D is 1); - for stdin")  # fmt: skip
+    p.add_argument(
+        "--input",
+        required=True,
+        metavar="FILE",
+        help="JSON lines, one sequence per line: [[x1, x2, ...], ...] with one list of D "
+        "numbers per step (a bare number per step when D is 1); - for stdin",
+    )
     p.add_argument("--output", metavar="FILE", help="write JSON lines here (default: stdout)")
     p.add_argument("--batch-size", type=int, default=256)
     p.set_defaults(func=predict)
@@ -321,8 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = run_parser("export", "export a trained model for deployment (ONNX or TorchScript)")
     p.add_argument("--format", choices=["onnx", "torchscript"], required=True)
-    p.add_argument("--output", metavar="PATH",
-                   help="output file (default: RUN_DIR/model.onnx or RUN_DIR/model.pt)")  # fmt: skip
+    p.add_argument(
+        "--output", metavar="PATH", help="default: RUN_DIR/model.onnx or RUN_DIR/model.pt"
+    )
     p.set_defaults(func=export)
     return parser
 
@@ -331,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, CheckpointError, UsageError) as e:
+    except (ConfigError, CheckpointError, UsageError, ExportError) as e:
         print(f"rnnkit {args.command}: error: {e}", file=sys.stderr)
         return 2
     except FloatingPointError as e:

@@ -146,13 +146,18 @@ def _split_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, {"state": plain, "param_groups": state["param_groups"]}
 
 
-def _join_optimizer(tensors: dict[str, torch.Tensor], plain: dict) -> dict:
+def _join_optimizer(tensors: dict[str, torch.Tensor], plain: dict, current: list[dict]) -> dict:
     state: dict[int, dict[str, Any]] = {int(i): dict(v) for i, v in plain["state"].items()}
     for name, value in tensors.items():
         if name.startswith("optimizer."):
             _, index, key = name.split(".", 2)
             state.setdefault(int(index), {})[key] = value
-    return {"state": state, "param_groups": plain["param_groups"]}
+    # JSON has no tuples: give back the tuple-valued hyper-parameters (Adam's betas) as tuples.
+    groups = [
+        {k: tuple(v) if isinstance(now.get(k), tuple) else v for k, v in saved.items()}
+        for saved, now in zip(plain["param_groups"], current, strict=False)
+    ]
+    return {"state": state, "param_groups": groups}
 
 
 def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -236,7 +241,7 @@ def checkpoint_dir(run_dir: str | Path, which: str = "best") -> Path:
     root = Path(run_dir) / "checkpoints"
     if not root.is_dir():
         raise CheckpointError(f"{run_dir}: no checkpoints directory (not a rnnkit run?)")
-    for name in ([which, "last"] if which == "best" else [which]):
+    for name in [which, "last"] if which == "best" else [which]:
         pointed = _pointed(root, f"{name}.json")
         if pointed is not None and (root / pointed).is_dir():
             return root / pointed
@@ -251,7 +256,8 @@ def load_training_state(
     load_model_weights(model, directory / "model.safetensors")
     tensors = load_tensors(directory / "trainer.safetensors")
     try:
-        optimizer.load_state_dict(_join_optimizer(tensors, state["optimizer"]))
+        saved = _join_optimizer(tensors, state["optimizer"], optimizer.param_groups)
+        optimizer.load_state_dict(saved)
         if scheduler is not None and state.get("scheduler") is not None:
             scheduler.load_state_dict(state["scheduler"])
         set_rng_state(tensors, state["rng"])

@@ -45,7 +45,9 @@ class _Section:
                 continue
             if value < 0 or (value == 0 and not allow_zero):
                 bound = ">= 0" if allow_zero else "> 0"
-                raise ConfigError(f"{self.section}.{name}: expected a number {bound}, got {value!r}")
+                raise ConfigError(
+                    f"{self.section}.{name}: expected a number {bound}, got {value!r}"
+                )
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,9 @@ class OptimConfig(_Section):
         )  # fmt: skip
         for name in ("beta1", "beta2", "alpha"):
             if not 0.0 <= getattr(self, name) < 1.0:
-                raise ConfigError(f"optim.{name}: expected a number in [0, 1), got {getattr(self, name)!r}")  # noqa: E501
+                raise ConfigError(
+                    f"optim.{name}: expected a number in [0, 1), got {getattr(self, name)!r}"
+                )
         if not 0.0 < self.gamma < 1.0:
             raise ConfigError(f"optim.gamma: expected a number in (0, 1), got {self.gamma!r}")
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
@@ -270,7 +274,9 @@ class RunConfig:
         """Build from a nested dict (``{"task": {...}, "model": {...}}``); unknown keys are
         errors naming ``source``."""
         if not isinstance(data, dict):
-            raise ConfigError(f"{source}: expected a mapping of sections, got {type(data).__name__}")
+            raise ConfigError(
+                f"{source}: expected a mapping of sections, got {type(data).__name__}"
+            )
         sections = {}
         for name, value in data.items():
             if name not in SECTIONS:
@@ -282,9 +288,7 @@ class RunConfig:
             allowed = [f.name for f in dataclasses.fields(SECTIONS[name])]
             for key in value:
                 if key not in allowed:
-                    raise ConfigError(
-                        f"{source}: unknown key {name}.{key}{_suggest(key, allowed)}"
-                    )
+                    raise ConfigError(f"{source}: unknown key {name}.{key}{_suggest(key, allowed)}")
             sections[name] = SECTIONS[name](**value)
         return cls(**sections)
 

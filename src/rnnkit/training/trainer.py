@@ -135,7 +135,9 @@ def global_norm(params: list[nn.Parameter]) -> float:
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return 0.0
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])).item()
+    return torch.linalg.vector_norm(
+        torch.stack([torch.linalg.vector_norm(g) for g in grads])
+    ).item()
 
 
 def evaluate(
@@ -202,7 +204,9 @@ class Trainer:
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(self.params, config.optim)
         self.main_metric = t.early_stopping or next(iter(self.task.metrics))
-        self.direction = "min" if self.main_metric == "loss" else self.task.metrics[self.main_metric]
+        self.direction = (
+            "min" if self.main_metric == "loss" else self.task.metrics[self.main_metric]
+        )
         self.scheduler = build_scheduler(
             self.optimizer, config.optim, total_steps=t.steps, mode=self.direction
         )
@@ -419,9 +423,7 @@ class Trainer:
         ckpt.load_model_weights(self.model, best_dir / "model.safetensors")
         self.model.eval()
         t = self.config.train
-        kwargs = dict(
-            batch_size=t.eval_batch_size, device=self.device, bf16=t.precision == "bf16"
-        )
+        kwargs = dict(batch_size=t.eval_batch_size, device=self.device, bf16=t.precision == "bf16")
         valid = evaluate(self.model, self.task, "valid", **kwargs)
         test = evaluate(self.model, self.task, "test", **kwargs)
         target = None

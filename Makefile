@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench bench-adding lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/rnnkit demo
+	$(BENCH_ENV) $(BIN)/rnnkit demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -25,6 +25,11 @@ BENCH_ENV := THP_MEM_ALLOC_ENABLE=1 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68
 
 bench: $(STAMP)
 	$(BENCH_ENV) $(BIN)/python benchmarks/bench_core.py
+
+# Steps and time to solve the adding problem at T=100 and 200 (~30 min; T=400 and 1000 in
+# BENCHMARKS.md).
+bench-adding: $(STAMP)
+	$(BENCH_ENV) $(BIN)/python benchmarks/bench_adding.py --lengths 100 200 --reference
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples

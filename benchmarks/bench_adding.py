@@ -187,6 +187,10 @@ def main() -> None:
     if not args.table:
         torch.set_num_threads(args.threads)
         results_path.parent.mkdir(parents=True, exist_ok=True)
+        # Warm-up, discarded: on this VM the first ~minute of a process runs up to 1.3x slower
+        # (memory being mapped), which would tax whichever run comes first.
+        run_reference("lstm", 100, argparse.Namespace(**{**vars(args), "budget_steps": 1500,
+                                                         "budget_time": 30.0}))  # fmt: skip
         for T in args.lengths:
             for name in args.configs:
                 record = {"T": T, "config": name, "budget_steps": args.budget_steps,

@@ -5,7 +5,11 @@ Every known remedy for hard-to-train RNNs one flag away, fast, and measured. The
 - cells (one time step each): :class:`RNNCell`, :class:`LSTMCell`, :class:`GRUCell`, with typed
   states :class:`LSTMState`, :class:`BNLSTMState` and the helpers :func:`map_state`, :func:`detach`;
 - the runner :class:`Recurrent` (layers, directions, lengths; fused/custom/reference paths);
-- converters :func:`from_torch`, :func:`to_torch`; initializers :func:`initialize`.
+- converters :func:`from_torch`, :func:`to_torch`; initializers :func:`initialize`;
+- whole models :class:`SequenceModel` (encoder + classification/regression/tagging head);
+- training: :func:`train` (the Python face of ``rnnkit train``) with a :class:`RunConfig`,
+  returning a :class:`Run`; :func:`load_run` to get a trained run's model back; :func:`export`
+  to ONNX or TorchScript.
 
 Glossary used in every docstring: B batch, T time, D input features, H hidden units,
 P projection size, G gates, L layers.
@@ -20,6 +24,8 @@ import sys as _sys
 if _sys.platform.startswith("linux") and "torch" not in _sys.modules:
     _os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
+__version__ = "0.1.0"  # before the imports below: training/ records it in checkpoints
+
 from rnnkit.cells import (  # noqa: E402
     BNLSTMState,
     GRUCell,
@@ -30,10 +36,12 @@ from rnnkit.cells import (  # noqa: E402
     detach,
     map_state,
 )
+from rnnkit.export import export  # noqa: E402
 from rnnkit.init import initialize  # noqa: E402
 from rnnkit.layers import Recurrent, from_torch, to_torch  # noqa: E402
-
-__version__ = "0.1.0"
+from rnnkit.models import SequenceModel  # noqa: E402
+from rnnkit.training import Run, RunConfig, train  # noqa: E402
+from rnnkit.training.trainer import load_run  # noqa: E402
 
 __all__ = [
     "BNLSTMState",
@@ -43,10 +51,16 @@ __all__ = [
     "RNNCell",
     "Recurrent",
     "RecurrentCell",
+    "Run",
+    "RunConfig",
+    "SequenceModel",
     "__version__",
     "detach",
+    "export",
     "from_torch",
     "initialize",
+    "load_run",
     "map_state",
     "to_torch",
+    "train",
 ]

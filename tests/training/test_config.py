@@ -1,6 +1,7 @@
 """Run configs: defaults, checks that name the field, files and flags that agree, round trips."""
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -285,3 +286,13 @@ def test_parse_value_errors_name_the_flag(key, text, message):
     with pytest.raises(ConfigError) as info:
         parse_value(key, text)
     assert str(info.value) == message
+
+
+EXAMPLES = sorted((Path(__file__).parents[2] / "examples" / "configs").glob("*.*"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_configs_load_and_differ_from_the_defaults(path):
+    config = load_file(path)
+    assert config != RunConfig()
+    assert config.task.name in ("adding", "copy")

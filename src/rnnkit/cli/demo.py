@@ -11,7 +11,6 @@ import argparse
 import shutil
 from pathlib import Path
 
-from rnnkit.report.plots import plot_runs
 from rnnkit.tasks.adding import BASELINE_MSE
 
 NEXT_STEPS = """\
@@ -31,20 +30,30 @@ def add_parser(sub) -> None:
         help="train a vanilla RNN, an LSTM and a GRU on the adding problem and compare them",
         description=__doc__.split("\n\n", 1)[1].replace("\n", " "),
     )
-    p.add_argument("--cells", nargs="+", default=["rnn", "lstm", "gru"],
-                   choices=["rnn", "lstm", "gru"])  # fmt: skip
-    p.add_argument("--seq-len", type=int, default=100, help="sequence length T (default 100)")
-    p.add_argument("--steps", type=int, default=2000, help="training steps per model")
-    p.add_argument("--hidden", type=int, default=128)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--cells",
+        nargs="+",
+        default=["rnn", "lstm", "gru"],
+        choices=["rnn", "lstm", "gru"],
+        help="models to compare (default: all three)",
+    )
+    p.add_argument("--seq-len", type=int, default=100, help="sequence length T (default: 100)")
+    p.add_argument(
+        "--steps", type=int, default=3000, help="training steps per model (default: 3000)"
+    )
+    p.add_argument("--hidden", type=int, default=128, help="hidden units (default: 128)")
+    p.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (default: 2e-3)")
+    p.add_argument("--seed", type=int, default=0, help="seed of initialization and batches")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--out", default="runs/demo", help="where the runs and plots go")
+    p.add_argument(
+        "--out", default="runs/demo", help="where runs and plots go (default: runs/demo)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from rnnkit.report.plots import plot_runs
     from rnnkit.training.config import RunConfig
     from rnnkit.training.trainer import train
 
@@ -74,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
             out=str(run_dir),
         )
         runs[cell] = train(config)
-        print()
+        if not args.quiet:
+            print()
     print(format_table(runs))
     plot = plot_runs(
         {cell: r.history for cell, r in runs.items()},

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from pathlib import Path
 
 
@@ -60,7 +61,9 @@ class MetricsLog:
                 self._writer.add_scalar(tag, value, step)
 
     def flush(self) -> None:
+        """Push rows to disk (called before each checkpoint is written)."""
         self._file.flush()
+        os.fsync(self._file.fileno())
         if self._writer is not None:
             self._writer.flush()
 

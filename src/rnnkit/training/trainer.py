@@ -28,7 +28,6 @@ import rnnkit
 from rnnkit.cells.base import detach
 from rnnkit.init import initialize
 from rnnkit.models import SequenceModel
-from rnnkit.report.plots import plot_runs
 from rnnkit.tasks import Task, build_task
 from rnnkit.training import checkpoint as ckpt
 from rnnkit.training.config import ConfigError, RunConfig, load_file, save
@@ -216,6 +215,7 @@ class Trainer:
         self.bad_evals = 0
         self.reached: dict[str, Any] | None = None
         self.nonfinite = 0
+        self._improved = False
         if resume:
             self._restore()
 
@@ -348,20 +348,24 @@ class Trainer:
                     stop = "completed"
                 elif t.max_time is not None and self.elapsed >= t.max_time:
                     stop = "max_time"
-                if self.step % t.eval_every == 0 or stop is not None:
+                evaluating = self.step % t.eval_every == 0 or stop is not None
+                if evaluating:
                     last_valid = self._validate()
                     row.update({f"valid_{k}": v for k, v in last_valid.items()})
                     if stop is None:
                         stop = self._should_stop()
-                    self._save_checkpoint(last_valid)
                 log.write(row)
+                if evaluating:
+                    # Rows first, then the checkpoint: a run killed at any moment resumes with
+                    # every row up to its checkpoint on disk (later rows are dropped on resume).
+                    log.flush()
+                    self._save_checkpoint(last_valid)
                 bar.update(1)
                 if self.step % 10 == 0 or stop is not None:
                     post = {"loss": f"{row['loss']:.4g}"}
                     if last_valid:
                         post[f"valid {self.main_metric}"] = f"{last_valid[self.main_metric]:.4g}"
                     bar.set_postfix(post, refresh=False)
-                    log.flush()
         finally:
             bar.close()
             log.close()
@@ -443,11 +447,15 @@ class Trainer:
             "test": test,
             "baseline": self.task.baseline,
             "target": target,
-            "path": self.model.encoder.resolve_path(self.task.train_batch(0, 1, 0)[0]),
+            "path": self.model.encoder.resolve_path(
+                self.task.train_batch(0, t.batch_size, t.seed)[0].to(self.device)
+            ),
             "device": str(self.device),
             "versions": {"rnnkit": rnnkit.__version__, "torch": torch.__version__},
         }
         ckpt.atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2))
+        from rnnkit.report.plots import plot_runs  # matplotlib loads only when needed
+
         history = read_metrics(self.run_dir)
         better = self.task.metrics[next(iter(self.task.metrics))]
         main = next(iter(self.task.metrics))

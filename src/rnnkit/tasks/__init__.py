@@ -14,19 +14,12 @@ if TYPE_CHECKING:
 
 def build_task(config: TaskConfig) -> Task:
     """The task named by ``config.name``, with its size and data seed."""
-    if config.name == "adding":
+    if config.name in ("adding", "copy"):
         from rnnkit.tasks.adding import AddingTask
-
-        return AddingTask(
-            config.seq_len,
-            valid_size=config.valid_size,
-            test_size=config.test_size,
-            seed=config.data_seed,
-        )
-    if config.name == "copy":
         from rnnkit.tasks.copy import CopyTask
 
-        return CopyTask(
+        generated = {"adding": AddingTask, "copy": CopyTask}[config.name]
+        return generated(
             config.seq_len,
             valid_size=config.valid_size,
             test_size=config.test_size,

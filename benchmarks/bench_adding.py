@@ -66,7 +66,13 @@ def run_rnnkit(name: str, T: int, args: argparse.Namespace) -> dict:
         out=str(out),
     )
     config = RunConfig().replace(**{**protocol, **overrides})
-    run = train(config)
+    try:
+        run = train(config)
+    except FloatingPointError as e:  # diverged: the trainer gave up after non-finite steps
+        shutil.rmtree(out, ignore_errors=True)
+        step = int(str(e).split(":")[0].removeprefix("step "))
+        return {"steps": step, "time_s": None, "reached_step": None, "reached_time_s": None,
+                "best_valid_mse": None, "test_mse": None, "diverged": True}  # fmt: skip
     s = run.summary
     valid = [r["valid_mse"] for r in run.history if "valid_mse" in r]
     shutil.rmtree(out, ignore_errors=True)
@@ -147,6 +153,8 @@ def run_reference(name: str, T: int, args: argparse.Namespace) -> dict:
 def _fmt_reach(r: dict | None) -> str:
     if r is None:
         return "-"
+    if r.get("diverged"):
+        return f"diverged at step {r['steps']}"
     if r["reached_step"] is None:
         return f"no ({r['steps']} st, {r['time_s']:.0f} s)"
     return f"{r['reached_step']} st, {r['reached_time_s']:.0f} s"
@@ -162,10 +170,11 @@ def print_table(results: list[dict]) -> None:
         ratio = "-"
         if ref and ours["reached_time_s"] and ref["reached_time_s"]:
             ratio = f"{ours['reached_time_s'] / ref['reached_time_s']:.2f}x"
-        ms = 1000 * ours["time_s"] / ours["steps"]
+        ms = f"{1000 * ours['time_s'] / ours['steps']:.1f}" if ours["time_s"] else "-"
+        best = f"{ours['best_valid_mse']:.4f}" if ours["best_valid_mse"] is not None else "-"
         print(
             f"{r['T']:5d}  {CONFIGS[r['config']][1]:44s} {_fmt_reach(ours):>24s} "
-            f"{ours['best_valid_mse']:9.4f} {ms:8.1f} {_fmt_reach(ref):>24s} {ratio:>10s}"
+            f"{best:>9s} {ms:>8s} {_fmt_reach(ref):>24s} {ratio:>10s}"
         )
     print(f"(baseline MSE {BASELINE_MSE:.3f}; 'st' = steps; times include validation)")
 

@@ -211,7 +211,9 @@ def main() -> None:
                     f.write(json.dumps(record) + "\n")
                 print_table([record])
     print()
-    print_table([json.loads(line) for line in results_path.read_text().splitlines()])
+    results = [json.loads(line) for line in results_path.read_text().splitlines()]
+    order = list(CONFIGS)
+    print_table(sorted(results, key=lambda r: (r["T"], order.index(r["config"]))))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -333,6 +334,8 @@ class Trainer:
         bar = tqdm(
             total=t.steps, initial=self.step, disable=t.quiet, unit="step", dynamic_ncols=True,
             desc=f"{self.task.name} {cfg.model.cell}",
+            # In a log file rather than a terminal, redraw every 10 s instead of 10 times a second.
+            mininterval=0.1 if sys.stderr.isatty() else 10.0,
         )  # fmt: skip
         stop = "completed" if self.step >= t.steps else None
         start = time.perf_counter() - self.elapsed

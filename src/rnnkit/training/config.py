@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import tomllib
 import types
 import typing
@@ -368,10 +367,6 @@ def save(config: RunConfig, path: str | Path) -> None:
     from rnnkit.training.checkpoint import atomic_write_text
 
     atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
-
-
-def to_json(config: RunConfig) -> str:
-    return json.dumps(config.to_dict())
 
 
 # -- type checks -----------------------------------------------------------------------------

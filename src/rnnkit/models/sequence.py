@@ -7,10 +7,13 @@ from typing import Literal
 
 from torch import Tensor, nn
 
-from rnnkit.layers.pooling import POOLINGS, Pooling, pool
+from rnnkit.attention import AttentionPooling, lengths_to_mask
+from rnnkit.layers.pooling import POOLINGS, pool
 from rnnkit.layers.recurrent import Recurrent
 
 Head = Literal["sequence", "step"]
+HeadPooling = Literal["last", "mean", "max", "attention"]
+HEAD_POOLINGS = (*POOLINGS, "attention")
 
 
 class SequenceModel(nn.Module):
@@ -23,7 +26,8 @@ class SequenceModel(nn.Module):
         cell, hidden_size, num_layers, bidirectional, residual, path, **cell_options: the
             encoder, as for :class:`~rnnkit.layers.Recurrent`.
         dropout: between stacked layers and on the encoder output before the head.
-        pooling: ``"last"``, ``"mean"`` or ``"max"`` (sequence head only).
+        pooling: ``"last"``, ``"mean"``, ``"max"`` or ``"attention"`` (learned weights over
+            the valid steps, :class:`~rnnkit.attention.AttentionPooling`); sequence head only.
 
     Shapes:
         x (B, T, D); lengths (B,) or None; returns (B, O) or (B, T, O). For the step head,
@@ -48,15 +52,17 @@ class SequenceModel(nn.Module):
         bidirectional: bool = False,
         dropout: float = 0.0,
         residual: bool = False,
-        pooling: Pooling = "last",
+        pooling: HeadPooling = "last",
         path: str = "auto",
         **cell_options,
     ) -> None:
         super().__init__()
         if head not in ("sequence", "step"):
             raise ValueError(f"head: expected 'sequence' or 'step', got {head!r}")
-        if pooling not in POOLINGS:
-            raise ValueError(f"pooling: expected one of {', '.join(POOLINGS)}, got {pooling!r}")
+        if pooling not in HEAD_POOLINGS:
+            raise ValueError(
+                f"pooling: expected one of {', '.join(HEAD_POOLINGS)}, got {pooling!r}"
+            )
         self.head_kind = head
         self.pooling = pooling
         self.bidirectional = bidirectional
@@ -73,6 +79,7 @@ class SequenceModel(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
         features = self.encoder.num_directions * self.encoder.output_size
+        self.attention = AttentionPooling(features) if pooling == "attention" else None
         self.head = nn.Linear(features, output_size)
 
     def encode(self, x: Tensor, lengths: Tensor | None = None, state=None):
@@ -81,7 +88,10 @@ class SequenceModel(nn.Module):
 
     def decode(self, outputs: Tensor, lengths: Tensor | None = None) -> Tensor:
         """Apply the head to encoder outputs (B, T, F): (B, O) or (B, T, O)."""
-        if self.head_kind == "sequence":
+        if self.head_kind == "sequence" and self.attention is not None:
+            mask = None if lengths is None else lengths_to_mask(lengths, outputs.shape[1])
+            outputs, _ = self.attention(outputs, None if mask is None else mask.to(outputs.device))
+        elif self.head_kind == "sequence":
             outputs = pool(outputs, self.pooling, lengths=lengths, bidirectional=self.bidirectional)
         return self.head(self.dropout(outputs))
 

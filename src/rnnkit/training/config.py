@@ -89,8 +89,9 @@ class ModelConfig(_Section):
     """Dropout between stacked layers and before the head (training only)."""
     residual: bool = False
     """Residual connections between stacked layers of equal width."""
-    pooling: Literal["last", "mean", "max"] = "last"
-    """How a sequence-level head summarizes the outputs over time."""
+    pooling: Literal["last", "mean", "max", "attention"] = "last"
+    """How a sequence-level head summarizes the outputs over time ('attention': learned
+    weights over the steps, Yang et al. 2016)."""
     nonlinearity: Literal["tanh", "relu"] = "tanh"
     """Vanilla RNN only: the activation (relu with identity init is the IRNN)."""
     peephole: bool = False

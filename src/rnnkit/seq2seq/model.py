@@ -1,0 +1,191 @@
+"""An attentional encoder-decoder (Luong et al. 2015, with Bahdanau et al.'s additive score as
+an option).
+
+Shapes: B batch, S source steps, T target steps, E embedding size, H hidden size, V vocabulary.
+The decoder runs one step at a time through :meth:`Seq2Seq.step`, the function that
+``rnnkit.decoding`` searches over; :meth:`Seq2Seq.forward` loops the same step over a target
+with teacher forcing.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.attention import AdditiveAttention, LuongAttention, lengths_to_mask
+from rnnkit.cells.base import LSTMState, map_state
+from rnnkit.layers.recurrent import Recurrent
+
+AttentionKind = Literal["none", "dot", "general", "additive"]
+
+
+class DecoderState(NamedTuple):
+    """Everything one decoder step needs, batch on dim 0 except ``rnn`` ((L, B, H), like
+    torch.nn); reorder it with :meth:`Seq2Seq.reorder_state`."""
+
+    rnn: Tensor | LSTMState
+    feed: Tensor  # (B, H) the previous attentional hidden state (input feeding), zeros at first
+    memory: Tensor  # (B, S, H_enc) encoder outputs
+    mask: Tensor  # (B, S) True at valid source steps
+
+
+class Seq2Seq(nn.Module):
+    """Encoder (any runner configuration) + bridge + attentional decoder.
+
+    Args:
+        src_vocab, tgt_vocab: vocabulary sizes. pad: the padding token of both.
+        embed_size: E. hidden_size: H of the decoder (and of each encoder direction).
+        cell: ``"lstm"``, ``"gru"`` or ``"rnn"`` for both sides. num_layers: L on both sides.
+        bidirectional: a bidirectional encoder (the bridge maps both directions to H).
+        attention: the score, or ``"none"`` (the decoder then sees only the bridged state).
+        input_feeding: feed the previous attentional state with the next token (Luong).
+        tie_embeddings: the output layer shares the target embedding's weights (needs E == H).
+        dropout: on embeddings and attentional states.
+
+    Example::
+
+        >>> model = Seq2Seq(20, 30, embed_size=8, hidden_size=16)
+        >>> logits = model(torch.randint(1, 20, (2, 7)), torch.tensor([7, 4]),
+        ...                torch.randint(1, 30, (2, 5)))
+        >>> logits.shape
+        torch.Size([2, 5, 30])
+    """
+
+    def __init__(
+        self,
+        src_vocab: int,
+        tgt_vocab: int,
+        *,
+        embed_size: int = 128,
+        hidden_size: int = 256,
+        cell: str = "lstm",
+        num_layers: int = 1,
+        bidirectional: bool = True,
+        attention: AttentionKind = "general",
+        input_feeding: bool = True,
+        tie_embeddings: bool = False,
+        dropout: float = 0.0,
+        pad: int = 0,
+    ) -> None:
+        super().__init__()
+        if attention not in ("none", "dot", "general", "additive"):
+            raise ValueError(
+                f"attention: expected 'none', 'dot', 'general' or 'additive', got {attention!r}"
+            )
+        if tie_embeddings and embed_size != hidden_size:
+            raise ValueError(
+                f"tie_embeddings: needs embed_size == hidden_size, got {embed_size} and "
+                f"{hidden_size}"
+            )
+        H, dirs = hidden_size, 2 if bidirectional else 1
+        self.cell, self.num_layers, self.input_feeding = cell, num_layers, input_feeding
+        self.src_embed = nn.Embedding(src_vocab, embed_size, padding_idx=pad)
+        self.tgt_embed = nn.Embedding(tgt_vocab, embed_size, padding_idx=pad)
+        self.encoder = Recurrent(
+            cell, embed_size, H, num_layers=num_layers, bidirectional=bidirectional
+        )
+        # Bridge: each layer's final states of both directions -> the decoder's initial state.
+        self.bridge_h = nn.Linear(dirs * H, H)
+        self.bridge_c = nn.Linear(dirs * H, H) if cell == "lstm" else None
+        decoder_input = embed_size + (H if input_feeding else 0)
+        self.decoder = Recurrent(cell, decoder_input, H, num_layers=num_layers)
+        memory_size = dirs * H
+        self.attention_kind = attention
+        if attention == "additive":
+            self.attention = AdditiveAttention(H, memory_size, H)
+        elif attention == "dot":
+            if memory_size != H:
+                self.memory_proj = nn.Linear(memory_size, H, bias=False)
+            self.attention = LuongAttention(H, H, "dot")
+        elif attention == "general":
+            self.attention = LuongAttention(H, memory_size, "general")
+        else:
+            self.attention = None
+        # Dot attention reads a memory projected to H; the others read it as it is.
+        context_size = {"none": 0, "dot": H}.get(attention, memory_size)
+        self.combine = nn.Linear(H + context_size, H, bias=False)
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(H, tgt_vocab)
+        if tie_embeddings:
+            self.output.weight = self.tgt_embed.weight
+
+    # -- encoder ----------------------------------------------------------------------------
+    def encode(self, src: Tensor, src_lengths: Tensor) -> DecoderState:
+        """src (B, S) token ids, src_lengths (B,) -> the decoder's first state."""
+        memory, final = self.encoder(self.dropout(self.src_embed(src)), lengths=src_lengths)
+        B = src.shape[0]
+
+        def bridge(states: Tensor, linear: nn.Linear) -> Tensor:  # (L*dirs, B, H) -> (L, B, H)
+            per_layer = states.view(self.num_layers, -1, B, states.shape[-1])
+            joined = per_layer.permute(0, 2, 1, 3).reshape(self.num_layers, B, -1)
+            return torch.tanh(linear(joined))
+
+        if self.cell == "lstm":
+            rnn = LSTMState(bridge(final.h, self.bridge_h), bridge(final.c, self.bridge_c))
+        else:
+            rnn = bridge(final, self.bridge_h)
+        if self.attention_kind == "dot" and hasattr(self, "memory_proj"):
+            memory = self.memory_proj(memory)
+        feed = memory.new_zeros(B, self.output.in_features)
+        mask = lengths_to_mask(src_lengths.to(memory.device), src.shape[1])
+        return DecoderState(rnn, feed, memory, mask)
+
+    # -- one decoder step -------------------------------------------------------------------
+    def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
+        """tokens (B,) -> (log-probabilities (B, V), next state): the decoding step function."""
+        logits, state = self._step_logits(tokens, state)
+        return logits.log_softmax(-1), state
+
+    def _step_logits(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
+        x = self.dropout(self.tgt_embed(tokens))  # (B, E)
+        if self.input_feeding:
+            x = torch.cat([x, state.feed], dim=-1)
+        out, rnn = self.decoder(x[:, None, :], state.rnn)  # (B, 1, H)
+        h = out[:, 0]
+        if self.attention is not None:
+            context, _ = self.attention(h, state.memory, mask=state.mask)  # (B, H_mem)
+            h = torch.cat([context, h], dim=-1)
+        attentional = self.dropout(torch.tanh(self.combine(h)))  # (B, H)
+        return self.output(attentional), DecoderState(rnn, attentional, state.memory, state.mask)
+
+    def reorder_state(self, state: DecoderState, indices: Tensor) -> DecoderState:
+        """Select batch rows ``indices`` (beam search's back-pointers) of every part."""
+        return DecoderState(
+            map_state(lambda s: s.index_select(1, indices.to(s.device)), state.rnn),
+            state.feed.index_select(0, indices.to(state.feed.device)),
+            state.memory.index_select(0, indices.to(state.memory.device)),
+            state.mask.index_select(0, indices.to(state.mask.device)),
+        )
+
+    # -- training ---------------------------------------------------------------------------
+    def forward(
+        self,
+        src: Tensor,
+        src_lengths: Tensor,
+        tgt_in: Tensor,
+        *,
+        teacher_forcing: float = 1.0,
+    ) -> Tensor:
+        """Logits (B, T, V) for target inputs ``tgt_in`` (B, T) (BOS first).
+
+        ``teacher_forcing`` is the probability of feeding the gold token at each step; else
+        the model's own sample from its distribution is fed (scheduled sampling, Bengio et
+        al. 2015). Sampling draws from torch's global RNG.
+        """
+        if not 0.0 <= teacher_forcing <= 1.0:
+            raise ValueError(f"teacher_forcing: expected a number in [0, 1], got {teacher_forcing}")
+        state = self.encode(src, src_lengths)
+        tokens = tgt_in[:, 0]
+        logits = []
+        for t in range(tgt_in.shape[1]):
+            step_logits, state = self._step_logits(tokens, state)
+            logits.append(step_logits)
+            if t + 1 < tgt_in.shape[1]:
+                tokens = tgt_in[:, t + 1]
+                if teacher_forcing < 1.0:
+                    sampled = torch.multinomial(step_logits.detach().softmax(-1), 1)[:, 0]
+                    use_gold = torch.rand(tokens.shape, device=tokens.device) < teacher_forcing
+                    tokens = torch.where(use_gold, tokens, sampled)
+        return torch.stack(logits, dim=1)

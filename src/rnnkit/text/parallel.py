@@ -1,0 +1,67 @@
+"""Parallel text: a TSV file of ``source<TAB>target`` lines, or two line-aligned files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class DataError(ValueError):
+    """An input file rnnkit cannot read; the message names the file and line."""
+
+
+def _lines(path: Path) -> list[str]:
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    out = []
+    for number, raw in enumerate(lines, 1):
+        try:
+            out.append(raw.decode("utf-8").rstrip("\r"))
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}:{number}: not UTF-8 ({e.reason} at byte {e.start})") from None
+    if not out:
+        raise DataError(f"{path}: empty file")
+    return out
+
+
+def read_parallel(source: str | Path, target: str | Path | None = None) -> list[tuple[str, str]]:
+    """Read sentence pairs.
+
+    Args:
+        source: a TSV file with one ``source<TAB>target`` pair per line, or, with ``target``,
+            the source side, one sentence per line.
+        target: the target side, line-aligned with ``source``.
+
+    Raises:
+        DataError: naming the file and line of a missing tab, an extra tab, an empty side,
+            bytes that are not UTF-8, an empty file, or files of different lengths.
+    """
+    source = Path(source)
+    if target is None:
+        pairs = []
+        for number, line in enumerate(_lines(source), 1):
+            parts = line.split("\t")
+            if len(parts) != 2:
+                what = "no tab" if len(parts) == 1 else f"{len(parts) - 1} tabs"
+                raise DataError(f"{source}:{number}: expected source<TAB>target, found {what}")
+            src, tgt = (p.strip() for p in parts)
+            if not src or not tgt:
+                side = "source" if not src else "target"
+                raise DataError(f"{source}:{number}: empty {side} side")
+            pairs.append((src, tgt))
+        return pairs
+    target = Path(target)
+    src_lines, tgt_lines = _lines(source), _lines(target)
+    if len(src_lines) != len(tgt_lines):
+        raise DataError(
+            f"{source} has {len(src_lines)} lines but {target} has {len(tgt_lines)}; the two "
+            f"sides must be line-aligned"
+        )
+    for number, (s, t) in enumerate(zip(src_lines, tgt_lines, strict=True), 1):
+        for path, text in ((source, s), (target, t)):
+            if not text.strip():
+                raise DataError(f"{path}:{number}: empty line")
+    return [(s.strip(), t.strip()) for s, t in zip(src_lines, tgt_lines, strict=True)]

@@ -1,7 +1,8 @@
 """Text: tokenizers, the vocabulary, and readers of text files with errors naming file and
 line (shared by translation and the NLP tasks)."""
 
+from rnnkit.text.batching import bucket_batches
 from rnnkit.text.parallel import DataError, read_parallel
 from rnnkit.text.vocab import SPECIALS, Vocabulary, tokenize
 
-__all__ = ["SPECIALS", "DataError", "Vocabulary", "read_parallel", "tokenize"]
+__all__ = ["SPECIALS", "DataError", "Vocabulary", "bucket_batches", "read_parallel", "tokenize"]

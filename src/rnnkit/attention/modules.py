@@ -255,15 +255,3 @@ class AttentionPooling(nn.Module):
 def lengths_to_mask(lengths: Tensor, max_len: int) -> Tensor:
     """(B,) lengths -> (B, max_len) bool mask, True at valid steps."""
     return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
-
-
-__all__ = [
-    "AdditiveAttention",
-    "AttentionPooling",
-    "ExternalAttention",
-    "LuongAttention",
-    "MultiHeadAttention",
-    "ScaledDotProductAttention",
-    "lengths_to_mask",
-    "masked_softmax",
-]

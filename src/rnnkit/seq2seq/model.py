@@ -92,12 +92,12 @@ class Seq2Seq(nn.Module):
         decoder_input = embed_size + (H if input_feeding else 0)
         self.decoder = Recurrent(cell, decoder_input, H, num_layers=num_layers)
         memory_size = dirs * H
-        self.attention_kind = attention
+        # Dot scores need the memory in the decoder's size: project a bidirectional memory.
+        needs_proj = attention == "dot" and memory_size != H
+        self.memory_proj = nn.Linear(memory_size, H, bias=False) if needs_proj else None
         if attention == "additive":
             self.attention = AdditiveAttention(H, memory_size, H)
         elif attention == "dot":
-            if memory_size != H:
-                self.memory_proj = nn.Linear(memory_size, H, bias=False)
             self.attention = LuongAttention(H, H, "dot")
         elif attention == "general":
             self.attention = LuongAttention(H, memory_size, "general")
@@ -126,7 +126,7 @@ class Seq2Seq(nn.Module):
             rnn = LSTMState(bridge(final.h, self.bridge_h), bridge(final.c, self.bridge_c))
         else:
             rnn = bridge(final, self.bridge_h)
-        if self.attention_kind == "dot" and hasattr(self, "memory_proj"):
+        if self.memory_proj is not None:
             memory = self.memory_proj(memory)
         feed = memory.new_zeros(B, self.output.in_features)
         mask = lengths_to_mask(src_lengths.to(memory.device), src.shape[1])

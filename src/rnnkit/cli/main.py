@@ -1,4 +1,5 @@
-"""The ``rnnkit`` command: ``demo``, ``train``, ``evaluate``, ``predict``, ``info``, ``export``.
+"""The ``rnnkit`` command: ``demo``, ``train``, ``evaluate``, ``predict``, ``translate``,
+``info``, ``export``.
 
 Every ``train`` flag is a config field (``rnnkit.training.config``); ``--config FILE`` gives a
 YAML/TOML base that flags override. Errors rnnkit can explain (a bad flag value, an unknown
@@ -21,6 +22,7 @@ import torch
 import rnnkit
 from rnnkit.cli import demo as demo_command
 from rnnkit.export import ExportError
+from rnnkit.text.parallel import DataError
 from rnnkit.training.checkpoint import CheckpointError
 from rnnkit.training.config import (
     FLAT,
@@ -112,8 +114,12 @@ def evaluate(args: argparse.Namespace) -> int:
     config, task, model = load_run(args.run_dir, which=args.checkpoint)
     print(f"{args.run_dir}: {task.describe()}, {args.checkpoint} checkpoint")
     results = {}
+    t = config.train
     for split in args.splits:
-        metrics = score(model, task, split, batch_size=config.train.eval_batch_size)
+        metrics = score(
+            model, task, split, batch_size=t.eval_batch_size, beam=t.beam,
+            length_penalty=t.length_penalty,
+        )  # fmt: skip
         results[split] = metrics
         print(f"  {split:5s} " + "  ".join(f"{k} {v:.5g}" for k, v in metrics.items()))
     if args.json:
@@ -172,6 +178,8 @@ def predict(args: argparse.Namespace) -> int:
     from rnnkit.training.trainer import load_run
 
     _, task, model = load_run(args.run_dir, which=args.checkpoint)
+    if task.output == "seq2seq":
+        raise UsageError(f"{args.run_dir}: a {task.name} model reads text; use rnnkit translate")
     sequences = read_sequences(args.input, task.input_size)
     out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115
     try:
@@ -199,6 +207,61 @@ def _prediction(kind: str, y: torch.Tensor, length: int) -> dict:
             "probabilities": [round(p, 6) for p in probs.tolist()],
         }
     return {"labels": y[:length].argmax(-1).tolist()}
+
+
+def read_lines(path: str) -> tuple[list[str], str]:
+    """The lines of a UTF-8 text file (``-``: standard input) and a name for messages."""
+    if path == "-":
+        return sys.stdin.read().splitlines(), "<stdin>"
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"{path}: no such input file")
+    try:
+        return p.read_text(encoding="utf-8").splitlines(), path
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def translate(args: argparse.Namespace) -> int:
+    import time
+
+    from rnnkit.training.trainer import load_run
+
+    _, task, model = load_run(args.run_dir, which=args.checkpoint, device=args.device)
+    if task.output != "seq2seq":
+        raise UsageError(f"{args.run_dir}: a {task.name} model does not translate; use predict")
+    if args.beam < 1 or not 1 <= args.n_best <= args.beam:
+        raise UsageError(
+            f"--beam {args.beam}, --n-best {args.n_best}: expected 1 <= n-best <= beam"
+        )
+    lines, name = read_lines(args.input)
+    if not lines:
+        raise UsageError(f"{name}: no lines to translate (empty input)")
+    unknown = sum(ids.count(3) for ids in map(task.encode_source, lines))
+    start = time.perf_counter()
+    translations = task.translate(
+        model, lines, beam=args.beam, n_best=args.n_best, length_penalty=args.alpha,
+        max_len=args.max_len, batch_size=args.batch_size, device=args.device,
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        for index, tr in enumerate(translations):
+            if args.n_best == 1 and not args.scores:
+                out.write(tr.texts[0] + "\n")
+                continue
+            for text, score in zip(tr.texts, tr.scores, strict=True):
+                out.write(f"{index}\t{score:.4f}\t{text}\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    note = f"; {unknown} unknown source tokens read as <unk>" if unknown else ""
+    print(
+        f"translated {len(lines)} lines in {seconds:.2f} s ({len(lines) / seconds:.1f} "
+        f"sentences/s, beam {args.beam}){note}",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def info(args: argparse.Namespace) -> int:
@@ -257,6 +320,11 @@ def export(args: argparse.Namespace) -> int:
     from rnnkit.training.trainer import load_run
 
     _, task, model = load_run(args.run_dir, which=args.checkpoint)
+    if task.output == "seq2seq":
+        raise UsageError(
+            f"{args.run_dir}: export covers sequence models; a {task.name} model decodes step "
+            f"by step (beam search), which ONNX and TorchScript do not capture"
+        )
     example = task.eval_set("valid")[0][:2]
     suffix = {"onnx": ".onnx", "torchscript": ".pt"}[args.format]
     path = Path(args.output) if args.output else Path(args.run_dir) / f"model{suffix}"
@@ -321,6 +389,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=256)
     p.set_defaults(func=predict)
 
+    p = run_parser("translate", "translate text with a trained sequence-to-sequence run")
+    p.add_argument("--input", required=True, metavar="FILE",
+                   help="UTF-8 text, one source per line; - for stdin")  # fmt: skip
+    p.add_argument("--output", metavar="FILE", help="write translations here (default: stdout)")
+    p.add_argument("--beam", type=int, default=5, help="beam size; 1: greedy (default: 5)")
+    p.add_argument("--n-best", type=int, default=1,
+                   help="hypotheses per line, written as INDEX<TAB>SCORE<TAB>TEXT")  # fmt: skip
+    p.add_argument("--scores", action="store_true", help="write INDEX<TAB>SCORE<TAB>TEXT "
+                   "lines also for the 1-best")  # fmt: skip
+    p.add_argument("--alpha", type=float, default=0.0,
+                   help="length penalty exponent (Wu et al. 2016; default: 0)")  # fmt: skip
+    p.add_argument("--max-len", type=int, default=None, help="most output tokens (default: "
+                   "twice the longest source in the batch plus 10)")  # fmt: skip
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    p.set_defaults(func=translate)
+
     p = sub.add_parser("info", help="a run's config and results, or versions and paths",
                        description="With RUN_DIR: its config, checkpoints and summary. Without: "
                        "versions and the execution path each cell takes here.")  # fmt: skip
@@ -340,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, CheckpointError, UsageError, ExportError) as e:
+    except (ConfigError, CheckpointError, UsageError, ExportError, DataError) as e:
         print(f"rnnkit {args.command}: error: {e}", file=sys.stderr)
         return 2
     except FloatingPointError as e:

@@ -64,3 +64,39 @@ def plot_runs(
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_attention(
+    weights, source: list[str], output: list[str], path: str | Path, *, title: str = ""
+) -> Path:
+    """Heatmap of one decoded example's attention: output tokens (rows) over source tokens
+    (columns).
+
+    Args:
+        weights: (T, S) array-like, row t the attention of output step t over the source.
+        source, output: the S source and T output tokens, for the axis labels.
+    """
+    import numpy as np
+
+    weights = np.asarray(weights, dtype=float)
+    if weights.shape != (len(output), len(source)):
+        raise ValueError(
+            f"weights: expected shape ({len(output)}, {len(source)}) for {len(output)} output and "
+            f"{len(source)} source tokens, got {weights.shape}"
+        )
+    width = min(4 + 0.3 * len(source), 30)
+    height = min(3 + 0.3 * len(output), 30)
+    fig, ax = plt.subplots(figsize=(width, height), constrained_layout=True)
+    image = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    ax.set_xticks(range(len(source)), [repr(t)[1:-1] for t in source], rotation=90, fontsize=8)
+    ax.set_yticks(range(len(output)), [repr(t)[1:-1] for t in output], fontsize=8)
+    ax.set_xlabel("source")
+    ax.set_ylabel("output")
+    fig.colorbar(image, ax=ax, label="attention weight")
+    if title:
+        ax.set_title(title, fontsize=9)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

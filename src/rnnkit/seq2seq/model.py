@@ -42,7 +42,9 @@ class Seq2Seq(nn.Module):
         attention: the score, or ``"none"`` (the decoder then sees only the bridged state).
         input_feeding: feed the previous attentional state with the next token (Luong).
         tie_embeddings: the output layer shares the target embedding's weights (needs E == H).
-        dropout: on embeddings and attentional states.
+        dropout: on embeddings, between stacked layers and on attentional states.
+        path, **cell_options: the runner's execution path and cell options (e.g. ``norm=
+            "layer"`` for an LSTM), for encoder and decoder alike; see ``Recurrent``.
 
     Example::
 
@@ -68,6 +70,8 @@ class Seq2Seq(nn.Module):
         tie_embeddings: bool = False,
         dropout: float = 0.0,
         pad: int = 0,
+        path: str = "auto",
+        **cell_options,
     ) -> None:
         super().__init__()
         if attention not in ("none", "dot", "general", "additive"):
@@ -83,14 +87,13 @@ class Seq2Seq(nn.Module):
         self.cell, self.num_layers, self.input_feeding = cell, num_layers, input_feeding
         self.src_embed = nn.Embedding(src_vocab, embed_size, padding_idx=pad)
         self.tgt_embed = nn.Embedding(tgt_vocab, embed_size, padding_idx=pad)
-        self.encoder = Recurrent(
-            cell, embed_size, H, num_layers=num_layers, bidirectional=bidirectional
-        )
+        runner = dict(num_layers=num_layers, dropout=dropout, path=path, **cell_options)
+        self.encoder = Recurrent(cell, embed_size, H, bidirectional=bidirectional, **runner)
         # Bridge: each layer's final states of both directions -> the decoder's initial state.
         self.bridge_h = nn.Linear(dirs * H, H)
         self.bridge_c = nn.Linear(dirs * H, H) if cell == "lstm" else None
         decoder_input = embed_size + (H if input_feeding else 0)
-        self.decoder = Recurrent(cell, decoder_input, H, num_layers=num_layers)
+        self.decoder = Recurrent(cell, decoder_input, H, **runner)
         memory_size = dirs * H
         # Dot scores need the memory in the decoder's size: project a bidirectional memory.
         needs_proj = attention == "dot" and memory_size != H
@@ -135,20 +138,24 @@ class Seq2Seq(nn.Module):
     # -- one decoder step -------------------------------------------------------------------
     def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
         """tokens (B,) -> (log-probabilities (B, V), next state): the decoding step function."""
-        logits, state = self._step_logits(tokens, state)
+        logits, state, _ = self._step_logits(tokens, state)
         return logits.log_softmax(-1), state
 
-    def _step_logits(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
+    def _step_logits(
+        self, tokens: Tensor, state: DecoderState
+    ) -> tuple[Tensor, DecoderState, Tensor | None]:
+        """(logits (B, V), next state, attention weights (B, S) or None)."""
         x = self.dropout(self.tgt_embed(tokens))  # (B, E)
         if self.input_feeding:
             x = torch.cat([x, state.feed], dim=-1)
         out, rnn = self.decoder(x[:, None, :], state.rnn)  # (B, 1, H)
-        h = out[:, 0]
+        h, weights = out[:, 0], None
         if self.attention is not None:
-            context, _ = self.attention(h, state.memory, mask=state.mask)  # (B, H_mem)
+            context, weights = self.attention(h, state.memory, mask=state.mask)  # (B, H_mem)
             h = torch.cat([context, h], dim=-1)
         attentional = self.dropout(torch.tanh(self.combine(h)))  # (B, H)
-        return self.output(attentional), DecoderState(rnn, attentional, state.memory, state.mask)
+        state = DecoderState(rnn, attentional, state.memory, state.mask)
+        return self.output(attentional), state, weights
 
     def reorder_state(self, state: DecoderState, indices: Tensor) -> DecoderState:
         """Select batch rows ``indices`` (beam search's back-pointers) of every part."""
@@ -167,8 +174,10 @@ class Seq2Seq(nn.Module):
         tgt_in: Tensor,
         *,
         teacher_forcing: float = 1.0,
-    ) -> Tensor:
-        """Logits (B, T, V) for target inputs ``tgt_in`` (B, T) (BOS first).
+        return_attention: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """Logits (B, T, V) for target inputs ``tgt_in`` (B, T) (BOS first); with
+        ``return_attention``, also the attention weights (B, T, S) (needs attention).
 
         ``teacher_forcing`` is the probability of feeding the gold token at each step; else
         the model's own sample from its distribution is fed (scheduled sampling, Bengio et
@@ -177,15 +186,20 @@ class Seq2Seq(nn.Module):
         if not 0.0 <= teacher_forcing <= 1.0:
             raise ValueError(f"teacher_forcing: expected a number in [0, 1], got {teacher_forcing}")
         state = self.encode(src, src_lengths)
+        if return_attention and self.attention is None:
+            raise ValueError("return_attention: this model has no attention (attention='none')")
         tokens = tgt_in[:, 0]
-        logits = []
+        logits, weights = [], []
         for t in range(tgt_in.shape[1]):
-            step_logits, state = self._step_logits(tokens, state)
+            step_logits, state, step_weights = self._step_logits(tokens, state)
             logits.append(step_logits)
+            weights.append(step_weights)
             if t + 1 < tgt_in.shape[1]:
                 tokens = tgt_in[:, t + 1]
                 if teacher_forcing < 1.0:
                     sampled = torch.multinomial(step_logits.detach().softmax(-1), 1)[:, 0]
                     use_gold = torch.rand(tokens.shape, device=tokens.device) < teacher_forcing
                     tokens = torch.where(use_gold, tokens, sampled)
+        if return_attention:
+            return torch.stack(logits, dim=1), torch.stack(weights, dim=1)
         return torch.stack(logits, dim=1)

@@ -1,10 +1,12 @@
 """Tasks: one module per task, with its data, its head kind and its metrics.
 
-``build_task(config)`` makes the task a :class:`~rnnkit.training.config.TaskConfig` names."""
+``build_task(config)`` makes the task a :class:`~rnnkit.training.config.TaskConfig` names;
+``build_task(config, state)`` rebuilds it from a checkpoint's task state (e.g. a vocabulary)
+without reading its training data."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rnnkit.tasks.base import Task
 
@@ -12,8 +14,9 @@ if TYPE_CHECKING:
     from rnnkit.training.config import TaskConfig
 
 
-def build_task(config: TaskConfig) -> Task:
-    """The task named by ``config.name``, with its size and data seed."""
+def build_task(config: TaskConfig, state: dict[str, Any] | None = None) -> Task:
+    """The task named by ``config.name``, with its size and data seed; ``state`` is what
+    :meth:`Task.state_dict` saved."""
     if config.name in ("adding", "copy"):
         from rnnkit.tasks.adding import AddingTask
         from rnnkit.tasks.copy import CopyTask
@@ -29,6 +32,10 @@ def build_task(config: TaskConfig) -> Task:
         from rnnkit.tasks.digits import DigitsTask
 
         return DigitsTask(permuted=config.name == "permuted_digits", seed=config.data_seed)
+    if config.name in ("reverse", "sort", "dates", "translate"):
+        from rnnkit.tasks.translate import build_seq2seq_task
+
+        return build_seq2seq_task(config, state)
     raise ValueError(f"task.name: unknown task {config.name!r}")
 
 

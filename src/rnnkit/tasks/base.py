@@ -5,13 +5,14 @@ the batches an uninterrupted one would, and nothing large is ever held in memory
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar, Literal
+from pathlib import Path
+from typing import Any, ClassVar, Literal
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 Split = Literal["valid", "test"]
-Output = Literal["regression", "classification", "tagging"]
+Output = Literal["regression", "classification", "tagging", "seq2seq"]
 
 # Streams of random numbers that never overlap: training batches, validation, test.
 _STREAMS = {"train": 0, "valid": 1, "test": 2}
@@ -30,12 +31,14 @@ class Task(ABC):
         name: the config name.
         output: ``"regression"`` (one number per sequence, model output (B, 1)),
             ``"classification"`` (model output (B, C) logits) or ``"tagging"``
-            (one class per step, model output (B, T, C) logits).
+            (one class per step, model output (B, T, C) logits) or ``"seq2seq"`` (text to
+            text; see :class:`~rnnkit.tasks.translate.Seq2SeqTask`).
         input_size: D, features per step. output_size: 1 or C.
         metrics: metric name -> ``"min"`` or ``"max"`` (which way is better); the first is the
             task's main metric.
         target: ``(metric, threshold)`` that counts as solved, or None.
         baseline: what a model without memory scores, by metric name.
+        baseline_label: what the baseline is, for people.
     """
 
     name: ClassVar[str]
@@ -45,6 +48,7 @@ class Task(ABC):
     output_size: int
     target: tuple[str, float] | None = None
     baseline: dict[str, float]
+    baseline_label: ClassVar[str] = "memoryless baseline"
 
     @abstractmethod
     def train_batch(self, step: int, batch_size: int, seed: int) -> tuple[Tensor, Tensor]:
@@ -62,6 +66,44 @@ class Task(ABC):
     def score(self, output: Tensor, y: Tensor) -> dict[str, float]:
         """Every metric in :attr:`metrics`, plus ``"loss"``, over a whole evaluation set."""
 
+    def evaluate(
+        self,
+        model: nn.Module,
+        split: Split,
+        *,
+        batch_size: int = 500,
+        device: torch.device | str = "cpu",
+        bf16: bool = False,
+        **decoding: Any,
+    ) -> dict[str, float]:
+        """Score ``model`` on the fixed ``split``: every metric, plus ``"loss"``.
+
+        ``decoding`` options (beam size, length penalty) matter to tasks that decode; here
+        the model's outputs on :meth:`eval_set` are scored in batches.
+        """
+        device = torch.device(device)
+        x, y = self.eval_set(split)
+        was_training = model.training
+        model.eval()
+        outs = []
+        with (
+            torch.no_grad(),
+            torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16),
+        ):
+            for xb in x.split(batch_size):
+                outs.append(model(xb.to(device)).float().cpu())
+        model.train(was_training)
+        return self.score(torch.cat(outs), y)
+
+    def report(self, model: nn.Module, run_dir: Path, *, device: torch.device | str) -> None:
+        """Write task-specific figures into ``run_dir`` after training (none by default)."""
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint must keep to rebuild this task without its data (e.g. a
+        vocabulary), as plain JSON; nothing by default."""
+        return {}
+
     def reached(self, metrics: dict[str, float]) -> bool:
         """Whether ``metrics`` meet :attr:`target`."""
         if self.target is None:
@@ -74,4 +116,4 @@ class Task(ABC):
     def describe(self) -> str:
         """One line for people: the task, its size and its baseline."""
         base = ", ".join(f"{k} {v:.4g}" for k, v in self.baseline.items())
-        return f"{self.name} (memoryless baseline: {base})"
+        return f"{self.name} ({self.baseline_label}: {base})"

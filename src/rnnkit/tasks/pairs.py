@@ -28,6 +28,14 @@ DATE_FORMATS = [
 
 # Two-digit years are read in 1950-2049; every generated date lies in that range.
 FIRST, LAST = datetime.date(1950, 1, 1), datetime.date(2049, 12, 31)
+HELD_OUT_EVERY = 5
+
+# Every character the generators write: the synthetic tasks' fixed vocabularies.
+ALPHABETS = {
+    "reverse": string.ascii_lowercase,
+    "sort": string.digits,
+    "dates": string.ascii_letters + string.digits + " ,./-",
+}
 
 
 def reversal(n: int, *, seed: int, min_len: int = 1, max_len: int = 10) -> list[tuple[str, str]]:
@@ -50,12 +58,20 @@ def sorting(n: int, *, seed: int, min_len: int = 1, max_len: int = 10) -> list[t
     return pairs
 
 
-def dates(n: int, *, seed: int) -> list[tuple[str, str]]:
-    """Dates written in one of :data:`DATE_FORMATS` and their ISO form ``YYYY-MM-DD``."""
+def dates(n: int, *, seed: int, held_out: bool | None = None) -> list[tuple[str, str]]:
+    """Dates written in one of :data:`DATE_FORMATS` and their ISO form ``YYYY-MM-DD``.
+
+    ``held_out``: None draws from every day; True only from every fifth day (counted from
+    1950-01-01), False only from the others: training on ``False`` and testing on ``True``
+    tests on dates never seen in training, in any format.
+    """
     rng = random.Random(seed)
     span = (LAST - FIRST).days
     pairs = []
-    for _ in range(n):
-        day = FIRST + datetime.timedelta(days=rng.randint(0, span))
+    while len(pairs) < n:
+        offset = rng.randint(0, span)
+        if held_out is not None and (offset % HELD_OUT_EVERY == 0) != held_out:
+            continue
+        day = FIRST + datetime.timedelta(days=offset)
         pairs.append((rng.choice(DATE_FORMATS)(day), day.isoformat()))
     return pairs

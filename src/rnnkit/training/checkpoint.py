@@ -76,6 +76,13 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 def atomic_save_tensors(path: str | Path, tensors: dict[str, torch.Tensor]) -> None:
     """Save ``tensors`` with safetensors, atomically."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    # safetensors refuses tensors that share memory (tied embeddings appear under two names):
+    # each name gets its own copy, and loading fills the one shared parameter twice.
+    seen: set[int] = set()
+    for name, value in tensors.items():
+        if value.untyped_storage().data_ptr() in seen:
+            tensors[name] = value.clone()
+        seen.add(tensors[name].untyped_storage().data_ptr())
 
     data = save(tensors, metadata={"format": "pt", "rnnkit": rnnkit.__version__})
     _atomic(path, lambda f, _: f.write(data))

@@ -55,20 +55,63 @@ class TaskConfig(_Section):
 
     section: typing.ClassVar[str] = "task"
 
-    name: Literal["adding", "copy", "digits", "permuted_digits"] = "adding"
-    """The task (see ``rnnkit.tasks``)."""
+    name: Literal[
+        "adding", "copy", "digits", "permuted_digits", "reverse", "sort", "dates", "translate"
+    ] = "adding"
+    """The task (see ``rnnkit.tasks``): sequence tasks adding, copy, digits, permuted_digits;
+    sequence-to-sequence tasks reverse, sort, dates (generated) and translate (your files)."""
     seq_len: int = 100
     """T: adding: the sequence length; copy: the delay (the recall cue comes T steps after the
-    last symbol; sequences have T + 20 steps); digits: ignored (always 64 pixels)."""
+    last symbol; sequences have T + 20 steps); reverse, sort: the longest source; digits,
+    dates, translate: ignored."""
+    min_len: int = 1
+    """reverse, sort: the shortest source (lengths are uniform in [min_len, seq_len])."""
     valid_size: int = 1000
     """Sequences in the validation set (generated tasks; digits use a fixed split)."""
     test_size: int = 1000
     """Sequences in the test set (generated tasks; digits use a fixed split)."""
     data_seed: int = 1234
     """Seed of the validation and test sets and of the digits permutation and split."""
+    data: str | None = None
+    """translate: training pairs, a TSV file (source<TAB>target per line) or two line-aligned
+    files given as 'SOURCE_FILE,TARGET_FILE'."""
+    valid: str | None = None
+    """translate: validation pairs, in the same form as data."""
+    test: str | None = None
+    """translate: test pairs, in the same form as data; None: report the validation set."""
+    tokenizer: Literal["char", "word", "bpe"] = "word"
+    """translate: split text into characters, whitespace words, or BPE subwords (learned on
+    the training data with the tokenizers library); generated tasks always use characters."""
+    min_freq: int = 1
+    """translate: char/word tokens seen fewer times map to <unk>; BPE: the fewest times a
+    pair must occur to be merged."""
+    max_vocab: int | None = None
+    """translate, char/word: keep at most this many tokens per side; None: all."""
+    bpe_size: int = 8000
+    """translate, BPE: the vocabulary size learned per side."""
 
     def _check(self) -> None:
-        self._positive("seq_len", "valid_size", "test_size")
+        self._positive("seq_len", "min_len", "valid_size", "test_size", "min_freq")
+        self._positive("max_vocab", "bpe_size")
+        if self.min_len > self.seq_len and self.name in ("reverse", "sort"):
+            raise ConfigError(
+                f"task.min_len: {self.min_len} is above seq_len {self.seq_len} (the longest source)"
+            )
+        files = {"data": self.data, "valid": self.valid, "test": self.test}
+        if self.name == "translate":
+            for key in ("data", "valid"):
+                if files[key] is None:
+                    raise ConfigError(
+                        f"task.{key}: task 'translate' needs --{key} FILE (a TSV file of "
+                        f"source<TAB>target lines, or SOURCE_FILE,TARGET_FILE)"
+                    )
+        else:
+            for key, value in files.items():
+                if value is not None:
+                    raise ConfigError(
+                        f"task.{key}: only for task 'translate' (task {self.name!r} makes its "
+                        f"own data), got {value!r}"
+                    )
 
 
 @dataclass(frozen=True)
@@ -107,9 +150,24 @@ class ModelConfig(_Section):
     """LSTM only: a constant forget-gate bias (e.g. 1.0, Jozefowicz et al. 2015)."""
     path: Literal["auto", "fused", "custom", "reference"] = "auto"
     """Execution path of the runner (see ``Recurrent``); results agree, speed differs."""
+    embed: int | None = None
+    """Sequence-to-sequence: E, the token embedding size; None: the hidden size."""
+    attention: Literal["none", "dot", "general", "additive"] = "general"
+    """Sequence-to-sequence: the decoder's attention over the encoder outputs (Luong dot or
+    general, Bahdanau additive), or none (the decoder sees only the bridged final state)."""
+    input_feeding: bool = True
+    """Sequence-to-sequence: feed the previous attentional state with the next token (Luong)."""
+    tie_embeddings: bool = False
+    """Sequence-to-sequence: the output layer shares the target embedding (needs embed ==
+    hidden)."""
 
     def _check(self) -> None:
-        self._positive("hidden", "layers", "proj_size")
+        self._positive("hidden", "layers", "proj_size", "embed")
+        if self.tie_embeddings and self.embed not in (None, self.hidden):
+            raise ConfigError(
+                f"model.tie_embeddings: needs embed == hidden, got embed {self.embed} and hidden "
+                f"{self.hidden}"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout: expected a number in [0, 1), got {self.dropout!r}")
         lstm_only = {
@@ -222,6 +280,17 @@ class TrainConfig(_Section):
     """Stop as soon as validation reaches the task's target (e.g. adding: MSE < 0.01)."""
     max_time: float | None = None
     """Stop after this many seconds of training (checked every step); None: no limit."""
+    teacher_forcing: float = 1.0
+    """Sequence-to-sequence: the probability of feeding the gold previous token rather than
+    the model's own sample; with a sampling_schedule, the value it decays to from 1."""
+    sampling_schedule: Literal["constant", "linear", "exponential", "inverse_sigmoid"] = "constant"
+    """Sequence-to-sequence: scheduled sampling (Bengio et al. 2015): how teacher_forcing
+    falls from 1 at the first step to its value at the last."""
+    beam: int = 1
+    """Sequence-to-sequence: beam size for the final validation and test scores (validation
+    during training decodes greedily); 1: greedy."""
+    length_penalty: float = 0.0
+    """Sequence-to-sequence: beam search's length penalty alpha (Wu et al. 2016); 0: none."""
     tbptt: int = 0
     """Truncated BPTT: backpropagate through chunks of this many steps, carrying the state
     between chunks; 0: through the whole sequence."""
@@ -247,7 +316,12 @@ class TrainConfig(_Section):
             "steps", "batch_size", "eval_every", "eval_batch_size", "early_stopping_patience",
             "max_time", "threads",
         )  # fmt: skip
-        self._positive("tbptt", allow_zero=True)
+        self._positive("tbptt", "length_penalty", allow_zero=True)
+        self._positive("beam")
+        if not 0.0 <= self.teacher_forcing <= 1.0:
+            raise ConfigError(
+                f"train.teacher_forcing: expected a number in [0, 1], got {self.teacher_forcing!r}"
+            )
         if self.device != "auto" and not (
             self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")
         ):

@@ -29,14 +29,29 @@ import rnnkit
 from rnnkit.cells.base import detach
 from rnnkit.init import initialize
 from rnnkit.models import SequenceModel
+from rnnkit.seq2seq.schedule import teacher_forcing_ratio
 from rnnkit.tasks import Task, build_task
 from rnnkit.training import checkpoint as ckpt
-from rnnkit.training.config import ConfigError, RunConfig, load_file, save
+from rnnkit.training.config import (
+    ConfigError,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+    load_file,
+    save,
+)
 from rnnkit.training.log import MetricsLog, read_metrics
 from rnnkit.training.optim import build_optimizer, build_scheduler
 
 # Consecutive steps with a non-finite loss or gradient before training gives up.
 MAX_NONFINITE = 10
+
+SEQ2SEQ_TASKS = ("reverse", "sort", "dates", "translate")
+# Fields that only sequence-to-sequence tasks read: an error elsewhere unless at the default.
+SEQ2SEQ_FIELDS = {
+    "model": ("embed", "attention", "input_feeding", "tie_embeddings"),
+    "train": ("teacher_forcing", "sampling_schedule", "beam", "length_penalty"),
+}
 
 
 @dataclass
@@ -65,9 +80,10 @@ class Run:
         return self.summary["test"]
 
 
-def build_model(config: RunConfig, task: Task) -> SequenceModel:
+def build_model(config: RunConfig, task: Task) -> nn.Module:
     """The model ``config.model`` describes, sized for ``task``, initialized as configured
-    (draws from torch's global RNG: seed it first)."""
+    (draws from torch's global RNG: seed it first): a :class:`SequenceModel`, or a
+    :class:`~rnnkit.seq2seq.Seq2Seq` for a sequence-to-sequence task."""
     m = config.model
     options: dict[str, Any] = {}
     if m.cell == "rnn":
@@ -76,6 +92,27 @@ def build_model(config: RunConfig, task: Task) -> SequenceModel:
         options.update(peephole=m.peephole, norm=None if m.norm == "none" else m.norm)
         if m.proj_size is not None:
             options["proj_size"] = m.proj_size
+    if task.output == "seq2seq":
+        from rnnkit.seq2seq import Seq2Seq
+
+        model = Seq2Seq(
+            len(task.src_codec),
+            len(task.tgt_codec),
+            embed_size=m.embed or m.hidden,
+            hidden_size=m.hidden,
+            cell=m.cell,
+            num_layers=m.layers,
+            bidirectional=m.bidirectional,
+            attention=m.attention,
+            input_feeding=m.input_feeding,
+            tie_embeddings=m.tie_embeddings,
+            dropout=m.dropout,
+            residual=m.residual,
+            path=m.path,
+            **options,
+        )
+        _initialize(config, task, [model.encoder, model.decoder])
+        return model
     model = SequenceModel(
         task.input_size,
         task.output_size,
@@ -90,7 +127,17 @@ def build_model(config: RunConfig, task: Task) -> SequenceModel:
         path=m.path,
         **options,
     )
-    enc = model.encoder
+    _initialize(config, task, [model.encoder])
+    return model
+
+
+def _initialize(config: RunConfig, task: Task, runners: list[nn.Module]) -> None:
+    for enc in runners:
+        _initialize_runner(config, task, enc)
+
+
+def _initialize_runner(config: RunConfig, task: Task, enc: nn.Module) -> None:
+    m = config.model
     if m.init == "xavier":
         initialize(enc, input_weights="xavier_uniform", recurrent_weights="xavier_uniform")
     elif m.init == "orthogonal":
@@ -106,13 +153,23 @@ def build_model(config: RunConfig, task: Task) -> SequenceModel:
             enc, input_weights="keep", recurrent_weights="keep", bias="keep",
             forget_bias=m.forget_bias,
         )  # fmt: skip
-    return model
 
 
 def task_span(task: Task) -> int:
     """The number of steps a task's sequences have (the longest dependency chrono covers)."""
     x, _ = task.train_batch(0, 1, 0)
-    return x.shape[1]
+    return _inputs(x).shape[1]
+
+
+def _inputs(x: Any) -> Tensor:
+    """The sequence tensor of a batch's inputs (the source ids of a sequence-to-sequence
+    batch)."""
+    return x if isinstance(x, Tensor) else x[0]
+
+
+def _call(model: nn.Module, x: Any, **kwargs: Any) -> Tensor:
+    """``model(x)``; a tuple of inputs is passed as separate arguments."""
+    return model(x, **kwargs) if isinstance(x, Tensor) else model(*x, **kwargs)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -148,21 +205,11 @@ def evaluate(
     batch_size: int = 500,
     device: torch.device | str = "cpu",
     bf16: bool = False,
+    **decoding: Any,
 ) -> dict[str, float]:
-    """Score ``model`` on the task's fixed ``split`` ("valid" or "test")."""
-    device = torch.device(device)
-    x, y = task.eval_set(split)
-    was_training = model.training
-    model.eval()
-    outs = []
-    with (
-        torch.no_grad(),
-        torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16),
-    ):
-        for xb in x.split(batch_size):
-            outs.append(model(xb.to(device)).float().cpu())
-    model.train(was_training)
-    return task.score(torch.cat(outs), y)
+    """Score ``model`` on the task's fixed ``split`` ("valid" or "test"); ``decoding``
+    (``beam``, ``length_penalty``) applies to sequence-to-sequence tasks."""
+    return task.evaluate(model, split, batch_size=batch_size, device=device, bf16=bf16, **decoding)
 
 
 class Trainer:
@@ -197,8 +244,14 @@ class Trainer:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
-        self.task = build_task(config.task)
-        self._check(config, self.task)
+        saved = None
+        if resume:
+            # The task's own state (a vocabulary) comes from the checkpoint, not the data.
+            last = ckpt.read_json(ckpt.checkpoint_dir(self.run_dir, "last") / "state.json")
+            saved = last.get("task")
+        self._check(config)
+        self.task = build_task(config.task, saved)
+        self._check_task(config, self.task)
         seed_everything(t.seed)
         self.model = build_model(config, self.task).to(self.device)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
@@ -222,7 +275,32 @@ class Trainer:
 
     # -- set-up ---------------------------------------------------------------------------------
     @staticmethod
-    def _check(config: RunConfig, task: Task) -> None:
+    def _check(config: RunConfig) -> None:
+        """Fields that only some tasks use, before any data is read."""
+        seq2seq = config.task.name in SEQ2SEQ_TASKS
+        defaults = {"model": ModelConfig(), "train": TrainConfig()}
+        for section, names in SEQ2SEQ_FIELDS.items():
+            for name in names:
+                value = getattr(getattr(config, section), name)
+                if not seq2seq and value != getattr(defaults[section], name):
+                    raise ConfigError(
+                        f"{section}.{name}: only for sequence-to-sequence tasks "
+                        f"({', '.join(SEQ2SEQ_TASKS)}), got {value!r} with task "
+                        f"{config.task.name!r}"
+                    )
+        m = config.model
+        if seq2seq:
+            unused = {"pooling": m.pooling != "last", "proj_size": m.proj_size is not None}
+            unused["tbptt"] = config.train.tbptt != 0
+            for name, used in unused.items():
+                if used:
+                    raise ConfigError(
+                        f"{name}: not for sequence-to-sequence tasks (task "
+                        f"{config.task.name!r}); leave it at its default"
+                    )
+
+    @staticmethod
+    def _check_task(config: RunConfig, task: Task) -> None:
         t = config.train
         allowed = ["loss", *task.metrics]
         if t.early_stopping is not None and t.early_stopping not in allowed:
@@ -254,13 +332,19 @@ class Trainer:
         bf16 = self.config.train.precision == "bf16"
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
 
-    def _forward_backward(self, x: Tensor, y: Tensor) -> float:
+    def _forward_backward(self, x: Any, y: Tensor) -> float:
         """Accumulate gradients of the step's loss; returns the loss."""
-        k = self.config.train.tbptt
-        T = x.shape[1]
+        t = self.config.train
+        k = t.tbptt
+        T = _inputs(x).shape[1]
         if not k or k >= T:
+            kwargs = {}
+            if self.task.output == "seq2seq":
+                kwargs["teacher_forcing"] = teacher_forcing_ratio(
+                    self.step, t.steps, final=t.teacher_forcing, schedule=t.sampling_schedule
+                )
             with self._autocast():
-                loss = self.task.loss(self.model(x), y)
+                loss = self.task.loss(_call(self.model, x, **kwargs), y)
             loss.backward()
             return loss.item()
         state = None
@@ -285,11 +369,12 @@ class Trainer:
         loss.backward()
         return loss.item()
 
-    def train_step(self, x: Tensor, y: Tensor) -> dict[str, float]:
+    def train_step(self, x: Any, y: Tensor) -> dict[str, float]:
         """One optimizer step on batch ``(x, y)``; returns the step's logged numbers."""
         o = self.config.optim
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
+        # x is a Tensor or a task's tuple of inputs (Seq2SeqInputs); both move with .to().
         loss = self._forward_backward(x.to(self.device), y.to(self.device))
         norm = global_norm(self.params)
         row = {"lr": self.optimizer.param_groups[0]["lr"], "loss": loss, "grad_norm": norm}
@@ -414,6 +499,7 @@ class Trainer:
             "bad_evals": self.bad_evals,
             "reached": self.reached,
             "config": self.config.to_dict(),
+            "task": self.task.state_dict(),
         }
         ckpt.save_checkpoint(
             self.run_dir,
@@ -425,12 +511,27 @@ class Trainer:
             best=self._improved,
         )
 
+    def _path(self) -> str:
+        """The execution path the encoder takes on a training batch."""
+        t = self.config.train
+        x, _ = self.task.train_batch(0, t.batch_size, t.seed)
+        if isinstance(x, Tensor):
+            return self.model.encoder.resolve_path(x.to(self.device))
+        with torch.no_grad():
+            return self.model.encoder.resolve_path(self.model.src_embed(x.src.to(self.device)))
+
     def _finish(self, stop: str) -> Run:
         best_dir = ckpt.checkpoint_dir(self.run_dir, "best")
         ckpt.load_model_weights(self.model, best_dir / "model.safetensors")
         self.model.eval()
         t = self.config.train
-        kwargs = dict(batch_size=t.eval_batch_size, device=self.device, bf16=t.precision == "bf16")
+        kwargs = dict(
+            batch_size=t.eval_batch_size,
+            device=self.device,
+            bf16=t.precision == "bf16",
+            beam=t.beam,
+            length_penalty=t.length_penalty,
+        )
         valid = evaluate(self.model, self.task, "valid", **kwargs)
         test = evaluate(self.model, self.task, "test", **kwargs)
         target = None
@@ -449,16 +550,16 @@ class Trainer:
             "valid": valid,
             "test": test,
             "baseline": self.task.baseline,
+            "baseline_label": self.task.baseline_label,
             "target": target,
-            "path": self.model.encoder.resolve_path(
-                self.task.train_batch(0, t.batch_size, t.seed)[0].to(self.device)
-            ),
+            "path": self._path(),
             "device": str(self.device),
             "versions": {"rnnkit": rnnkit.__version__, "torch": torch.__version__},
         }
         ckpt.atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2))
         from rnnkit.report.plots import plot_runs  # matplotlib loads only when needed
 
+        self.task.report(self.model, self.run_dir, device=self.device)
         history = read_metrics(self.run_dir)
         better = self.task.metrics[next(iter(self.task.metrics))]
         main = next(iter(self.task.metrics))
@@ -480,11 +581,12 @@ def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
     """A few lines for people: why it stopped, test metrics against the baseline, the target."""
     test = ", ".join(f"{k} {v:.4g}" for k, v in summary["test"].items() if k != "loss")
     base = ", ".join(f"{k} {v:.4g}" for k, v in summary["baseline"].items())
+    label = summary.get("baseline_label", "memoryless baseline")
     lines = [
         f"{summary['task']} {summary['cell']}: {summary['steps']} steps in "
         f"{summary['wall_time_s']:.1f} s ({summary['stopped']}), {summary['parameters']} "
         f"parameters",
-        f"  test: {test}   (memoryless baseline: {base})",
+        f"  test: {test}   ({label}: {base})",
     ]
     target = summary.get("target")
     if target is not None:
@@ -537,8 +639,9 @@ def load_run(run_dir: str | Path, *, which: str = "best", device: str = "cpu"):
     if not run_dir.is_dir():
         raise ckpt.CheckpointError(f"{run_dir}: no such run directory")
     config = load_file(run_dir / "config.yaml")
-    task = build_task(config.task)
-    model = build_model(config, task)
     directory = ckpt.checkpoint_dir(run_dir, which)
+    state = ckpt.read_json(directory / "state.json")
+    task = build_task(config.task, state.get("task"))
+    model = build_model(config, task)
     ckpt.load_model_weights(model, directory / "model.safetensors")
     return config, task, model.to(device).eval()

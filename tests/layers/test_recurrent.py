@@ -19,6 +19,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnkit.cells import BNLSTMState, LSTMState, map_state
 from rnnkit.layers import Recurrent
+from rnnkit.layers.recurrent import MIN_CUSTOM_STEPS
 
 B, T, D, H, P = 4, 6, 3, 5, 3
 LENGTHS = [6, 2, 5, 1]  # unsorted, the longest is T
@@ -552,15 +553,20 @@ def test_resolve_path_auto(name, opts, expected):
 def test_resolve_path_auto_by_work_size_on_cpu(name, opts):
     # torch has no oneDNN kernel for these: the custom kernel wins once B*H is large enough,
     # with a higher bar for inference than for training (thresholds in resolve_path).
+    # Only from MIN_CUSTOM_STEPS steps on: a one-step decoder call always takes fused.
     rnn = Recurrent(name, D, 64, **opts)  # H = 64
-    small, medium, large = (torch.zeros(b, T, D) for b in (8, 64, 256))  # B*H 512, 4096, 16384
+    steps = MIN_CUSTOM_STEPS
+    small, medium, large = (torch.zeros(b, steps, D) for b in (8, 64, 256))  # B*H 512 ... 16384
     assert rnn.resolve_path(small) == "fused"
     assert rnn.resolve_path(medium) == "custom"
+    assert rnn.resolve_path(torch.zeros(64, steps - 1, D)) == "fused"
+    assert rnn.resolve_path(torch.zeros(256, 1, D)) == "fused"
     with torch.no_grad():
         assert rnn.resolve_path(medium) == "fused"
         assert rnn.resolve_path(large) == "custom"
     time_major = Recurrent(name, D, 64, batch_first=False, **opts)
-    assert time_major.resolve_path(torch.zeros(T, 8, D)) == "fused"  # B is dim 1 here
+    assert time_major.resolve_path(torch.zeros(steps, 8, D)) == "fused"  # B is dim 1 here
+    assert time_major.resolve_path(torch.zeros(steps, 64, D)) == "custom"
 
 
 @pytest.mark.parametrize("path", ["fused", "custom", "reference"])

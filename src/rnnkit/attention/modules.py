@@ -3,6 +3,10 @@
 Queries are (B, Q, Dq), or (B, Dq) for one decoder step (outputs then drop the Q axis). Keys
 are (B, S, Dk); values default to the keys. ``mask`` (B, S) is True at valid keys; padded keys
 get exactly zero weight, so their contents never matter.
+
+A decoder asks the same keys once per output step. The scores with a learned key projection
+(additive, Luong general) accept ``prepared=attention.prepare(keys)``, computed once per
+source, so each step skips the (B, S, Dk) x (Dk, D) product.
 """
 
 from __future__ import annotations
@@ -80,14 +84,19 @@ class AdditiveAttention(nn.Module):
         self.key_proj = nn.Linear(key_size, hidden_size, bias=False)
         self.v = nn.Linear(hidden_size, 1, bias=False)
 
-    def scores(self, query: Tensor, keys: Tensor) -> Tensor:
+    def prepare(self, keys: Tensor) -> Tensor:
+        """W_k k for every key: (B, S, Dk) -> (B, S, hidden); pass as ``prepared=``."""
+        return self.key_proj(keys)
+
+    def scores(self, query: Tensor, keys: Tensor, prepared: Tensor | None = None) -> Tensor:
         """(B, Q, Dq), (B, S, Dk) -> (B, Q, S)."""
-        hidden = self.query_proj(query)[:, :, None, :] + self.key_proj(keys)[:, None, :, :]
+        projected = self.prepare(keys) if prepared is None else prepared
+        hidden = self.query_proj(query)[:, :, None, :] + projected[:, None, :, :]
         return self.v(torch.tanh(hidden)).squeeze(-1)  # (B, Q, S)
 
-    def forward(self, query, keys, values=None, mask=None):
+    def forward(self, query, keys, values=None, mask=None, *, prepared=None):
         query, values, mask, single = _inputs(query, keys, values, mask)
-        return _attend(self.scores(query, keys), values, mask, single)
+        return _attend(self.scores(query, keys, prepared), values, mask, single)
 
 
 class LuongAttention(nn.Module):
@@ -122,20 +131,29 @@ class LuongAttention(nn.Module):
             self.weight = nn.Linear(query_size + key_size, hidden, bias=False)
             self.v = nn.Linear(hidden, 1, bias=False)
 
-    def scores(self, query: Tensor, keys: Tensor) -> Tensor:
+    def prepare(self, keys: Tensor) -> Tensor:
+        """W k for every key ("general"; the keys themselves otherwise); pass as
+        ``prepared=``."""
+        return self.weight(keys) if self.kind == "general" else keys
+
+    def scores(self, query: Tensor, keys: Tensor, prepared: Tensor | None = None) -> Tensor:
         """(B, Q, Dq), (B, S, Dk) -> (B, Q, S)."""
         if self.kind == "dot":
             return query @ keys.transpose(1, 2)
         if self.kind == "general":
-            return query @ self.weight(keys).transpose(1, 2)
+            if prepared is None and query.shape[1] < keys.shape[1]:
+                # Few queries: (q^T W) k costs B*Q*Dq*Dk, less than W k's B*S*Dq*Dk.
+                return (query @ self.weight.weight) @ keys.transpose(1, 2)
+            projected = self.prepare(keys) if prepared is None else prepared
+            return query @ projected.transpose(1, 2)
         # W [q; k] = W_q q + W_k k: two small products instead of a (B, Q, S, Dq+Dk) concat.
         w_q, w_k = self.weight.weight.split([query.shape[-1], keys.shape[-1]], dim=1)
         hidden = (query @ w_q.T)[:, :, None, :] + (keys @ w_k.T)[:, None, :, :]
         return self.v(torch.tanh(hidden)).squeeze(-1)
 
-    def forward(self, query, keys, values=None, mask=None):
+    def forward(self, query, keys, values=None, mask=None, *, prepared=None):
         query, values, mask, single = _inputs(query, keys, values, mask)
-        return _attend(self.scores(query, keys), values, mask, single)
+        return _attend(self.scores(query, keys, prepared), values, mask, single)
 
 
 class ScaledDotProductAttention(nn.Module):

@@ -271,8 +271,10 @@ def info(args: argparse.Namespace) -> int:
 
     threads = torch.get_num_threads()
     print(f"rnnkit {rnnkit.__version__}, torch {torch.__version__}, {threads} threads")
-    print("execution path for a training batch of 64 sequences, hidden size 256, on CPU:")
-    x = torch.zeros(64, 1, 8)
+    print(
+        "execution path for a training batch of 64 sequences of 100 steps, hidden size 256, on CPU:"
+    )
+    x = torch.zeros(64, 100, 8)
     for cell, opts in [
         ("lstm", {}),
         ("lstm", {"proj_size": 128}),

@@ -29,6 +29,7 @@ class DecoderState(NamedTuple):
     feed: Tensor  # (B, H) the previous attentional hidden state (input feeding), zeros at first
     memory: Tensor  # (B, S, H_enc) encoder outputs
     mask: Tensor  # (B, S) True at valid source steps
+    keys: Tensor | None = None  # (B, S, D) attention.prepare(memory), once per source
 
 
 class Seq2Seq(nn.Module):
@@ -133,7 +134,8 @@ class Seq2Seq(nn.Module):
             memory = self.memory_proj(memory)
         feed = memory.new_zeros(B, self.output.in_features)
         mask = lengths_to_mask(src_lengths.to(memory.device), src.shape[1])
-        return DecoderState(rnn, feed, memory, mask)
+        keys = self.attention.prepare(memory) if self.attention is not None else None
+        return DecoderState(rnn, feed, memory, mask, keys)
 
     # -- one decoder step -------------------------------------------------------------------
     def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
@@ -151,10 +153,12 @@ class Seq2Seq(nn.Module):
         out, rnn = self.decoder(x[:, None, :], state.rnn)  # (B, 1, H)
         h, weights = out[:, 0], None
         if self.attention is not None:
-            context, weights = self.attention(h, state.memory, mask=state.mask)  # (B, H_mem)
+            context, weights = self.attention(
+                h, state.memory, mask=state.mask, prepared=state.keys
+            )  # (B, H_mem)
             h = torch.cat([context, h], dim=-1)
         attentional = self.dropout(torch.tanh(self.combine(h)))  # (B, H)
-        state = DecoderState(rnn, attentional, state.memory, state.mask)
+        state = state._replace(rnn=rnn, feed=attentional)
         return self.output(attentional), state, weights
 
     def reorder_state(self, state: DecoderState, indices: Tensor) -> DecoderState:
@@ -164,6 +168,9 @@ class Seq2Seq(nn.Module):
             state.feed.index_select(0, indices.to(state.feed.device)),
             state.memory.index_select(0, indices.to(state.memory.device)),
             state.mask.index_select(0, indices.to(state.mask.device)),
+            None
+            if state.keys is None
+            else state.keys.index_select(0, indices.to(state.keys.device)),
         )
 
     # -- training ---------------------------------------------------------------------------

@@ -18,10 +18,15 @@ Output = Literal["regression", "classification", "tagging", "seq2seq"]
 _STREAMS = {"train": 0, "valid": 1, "test": 2}
 
 
+def stream_seed(seed: int, stream: str, index: int = 0) -> int:
+    """An integer seed mixed from ``(seed, stream, index)``: distinct streams never share one
+    (for practical purposes), so training batches never replay the validation or test set."""
+    return (seed * 0x9E3779B97F4A7C15 + _STREAMS[stream] * 0xBF58476D1CE4E5B9 + index) % 2**63
+
+
 def stream_generator(seed: int, stream: str, index: int = 0) -> torch.Generator:
     """A CPU generator seeded from ``(seed, stream, index)``: independent draws per step."""
-    mixed = (seed * 0x9E3779B97F4A7C15 + _STREAMS[stream] * 0xBF58476D1CE4E5B9 + index) % 2**63
-    return torch.Generator().manual_seed(mixed)
+    return torch.Generator().manual_seed(stream_seed(seed, stream, index))
 
 
 class Task(ABC):
@@ -94,6 +99,11 @@ class Task(ABC):
                 outs.append(model(xb.to(device)).float().cpu())
         model.train(was_training)
         return self.score(torch.cat(outs), y)
+
+    def load(self) -> None:
+        """Read every data file now, so that a bad one fails before training (nothing to
+        read by default)."""
+        return None
 
     def report(self, model: nn.Module, run_dir: Path, *, device: torch.device | str) -> None:
         """Write task-specific figures into ``run_dir`` after training (none by default)."""

@@ -10,6 +10,7 @@ exact match, BLEU and chrF through ``sacrebleu``, and the teacher-forced token a
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Sequence
 from functools import cached_property
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.decoding import Hypothesis, beam_search, greedy
-from rnnkit.tasks.base import Split, Task
+from rnnkit.tasks.base import Split, Task, stream_seed
 from rnnkit.text.batching import bucket_batches
 from rnnkit.text.codec import Codec
 from rnnkit.text.vocab import BOS, EOS, PAD, SPECIALS, Vocabulary
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from rnnkit.training.config import TaskConfig
 
 Pairs = list[tuple[str, str]]
+
+# Batches are cut from pools of POOL * batch_size examples sorted by length.
+POOL = 50
 
 
 class Seq2SeqInputs(NamedTuple):
@@ -118,6 +122,11 @@ class Seq2SeqTask(Task):
             self._pairs[split] = self._loaders[split]()
         return self._pairs[split]
 
+    def load(self) -> None:
+        """Read (or generate) every split now: a bad file fails before training starts."""
+        for split in self._loaders:
+            self.pairs(split)
+
     def encode_source(self, text: str) -> list[int]:
         return self.src_codec.encode(text, eos=True)
 
@@ -131,13 +140,19 @@ class Seq2SeqTask(Task):
 
     def train_batch(self, step: int, batch_size: int, seed: int) -> tuple:
         if self._generate is not None:
-            mixed = (seed * 0x9E3779B97F4A7C15 + step) % 2**63
-            return collate(*self._encode(self._generate(batch_size, mixed)))
+            pairs = self._generate(batch_size, stream_seed(seed, "train", step))
+            return collate(*self._encode(pairs))
         src, tgt = self._train_ids
-        batches = self._epoch_batches(0, batch_size, seed)
-        epoch, index = divmod(max(step, 1) - 1, len(batches))
+        epoch, index = divmod(max(step, 1) - 1, self._batches_per_epoch(batch_size))
         batch = self._epoch_batches(epoch, batch_size, seed)[index]
         return collate([src[i] for i in batch], [tgt[i] for i in batch])
+
+    def _batches_per_epoch(self, batch_size: int) -> int:
+        """As many as :func:`bucket_batches` makes: every pool of ``POOL * batch_size``
+        examples is cut into batches, the last one possibly smaller."""
+        n, pool = len(self._train_ids[0]), POOL * batch_size
+        full, rest = divmod(n, pool)
+        return full * math.ceil(pool / batch_size) + math.ceil(rest / batch_size)
 
     def _epoch_batches(self, epoch: int, batch_size: int, seed: int) -> list[list[int]]:
         """Epoch ``epoch``'s batches of example indices: a pure function of its arguments."""
@@ -146,7 +161,8 @@ class Seq2SeqTask(Task):
             src, _ = self._train_ids
             lengths = [len(s) for s in src]
             order_seed = random.Random(seed * 1_000_003 + epoch).getrandbits(63)
-            self._epoch = (key, bucket_batches(lengths, batch_size, seed=order_seed))
+            batches = bucket_batches(lengths, batch_size, seed=order_seed, pool=POOL)
+            self._epoch = (key, batches)
         return self._epoch[1]
 
     def eval_set(self, split: Split) -> tuple:
@@ -336,7 +352,8 @@ def build_seq2seq_task(config: TaskConfig, state: dict[str, Any] | None = None) 
     ``state`` (a checkpoint's), its codecs are loaded instead of learned."""
     from rnnkit.tasks import pairs as generators
 
-    seed = config.data_seed
+    valid_seed = stream_seed(config.data_seed, "valid")
+    test_seed = stream_seed(config.data_seed, "test")
     if config.name != "translate":
         alphabet = generators.ALPHABETS[config.name]
         codec = Codec("char", Vocabulary([*SPECIALS, *sorted(alphabet)]))
@@ -345,8 +362,8 @@ def build_seq2seq_task(config: TaskConfig, state: dict[str, Any] | None = None) 
             def generate(n: int, s: int, held_out: bool | None = False) -> Pairs:
                 return generators.dates(n, seed=s, held_out=held_out)
 
-            valid = lambda: generate(config.valid_size, seed, True)  # noqa: E731
-            test = lambda: generate(config.test_size, seed + 1, True)  # noqa: E731
+            valid = lambda: generate(config.valid_size, valid_seed, True)  # noqa: E731
+            test = lambda: generate(config.test_size, test_seed, True)  # noqa: E731
         else:
             make = generators.reversal if config.name == "reverse" else generators.sorting
             lengths = dict(min_len=config.min_len, max_len=config.seq_len)
@@ -354,8 +371,8 @@ def build_seq2seq_task(config: TaskConfig, state: dict[str, Any] | None = None) 
             def generate(n: int, s: int) -> Pairs:
                 return make(n, seed=s, **lengths)
 
-            valid = lambda: generate(config.valid_size, seed)  # noqa: E731
-            test = lambda: generate(config.test_size, seed + 1)  # noqa: E731
+            valid = lambda: generate(config.valid_size, valid_seed)  # noqa: E731
+            test = lambda: generate(config.test_size, test_seed)  # noqa: E731
         return Seq2SeqTask(
             config.name,
             source=codec,

@@ -32,8 +32,7 @@ class Codec:
     """
 
     def __init__(self, kind: TokenizerKind, vocab: Vocabulary, bpe: Any = None) -> None:
-        if kind not in ("char", "word", "bpe"):
-            raise ValueError(f"tokenizer: expected 'char', 'word' or 'bpe', got {kind!r}")
+        _check_kind(kind)
         if (kind == "bpe") != (bpe is not None):
             raise ValueError("bpe: a trained tokenizers.Tokenizer goes with kind 'bpe' only")
         self.kind, self.vocab, self._bpe = kind, vocab, bpe
@@ -56,6 +55,7 @@ class Codec:
             max_size: char/word: keep at most this many tokens besides the specials.
             bpe_size: BPE: the vocabulary size to learn, specials included.
         """
+        _check_kind(kind)
         texts = list(texts)
         if kind != "bpe":
             corpus = (tokenize(t, kind) for t in texts)
@@ -111,6 +111,11 @@ class Codec:
         if _bpe_vocabulary(bpe).itos != vocab.itos:
             raise ValueError("bpe: the saved tokenizer and vocabulary disagree")
         return cls("bpe", vocab, bpe)
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in ("char", "word", "bpe"):
+        raise ValueError(f"tokenizer: expected 'char', 'word' or 'bpe', got {kind!r}")
 
 
 def _bpe_vocabulary(bpe: Any) -> Vocabulary:

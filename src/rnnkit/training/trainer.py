@@ -80,10 +80,12 @@ class Run:
         return self.summary["test"]
 
 
-def build_model(config: RunConfig, task: Task) -> nn.Module:
+def build_model(config: RunConfig, task: Task, *, initialize: bool = True) -> nn.Module:
     """The model ``config.model`` describes, sized for ``task``, initialized as configured
     (draws from torch's global RNG: seed it first): a :class:`SequenceModel`, or a
-    :class:`~rnnkit.seq2seq.Seq2Seq` for a sequence-to-sequence task."""
+    :class:`~rnnkit.seq2seq.Seq2Seq` for a sequence-to-sequence task. ``initialize=False``
+    skips the configured initialization (weights about to be loaded need none, and chrono
+    would read the training data for its T_max)."""
     m = config.model
     options: dict[str, Any] = {}
     if m.cell == "rnn":
@@ -111,7 +113,8 @@ def build_model(config: RunConfig, task: Task) -> nn.Module:
             path=m.path,
             **options,
         )
-        _initialize(config, task, [model.encoder, model.decoder])
+        if initialize:
+            _initialize(config, task, [model.encoder, model.decoder])
         return model
     model = SequenceModel(
         task.input_size,
@@ -127,7 +130,8 @@ def build_model(config: RunConfig, task: Task) -> nn.Module:
         path=m.path,
         **options,
     )
-    _initialize(config, task, [model.encoder])
+    if initialize:
+        _initialize(config, task, [model.encoder])
     return model
 
 
@@ -251,6 +255,7 @@ class Trainer:
             saved = last.get("task")
         self._check(config)
         self.task = build_task(config.task, saved)
+        self.task.load()
         self._check_task(config, self.task)
         seed_everything(t.seed)
         self.model = build_model(config, self.task).to(self.device)
@@ -290,8 +295,11 @@ class Trainer:
                     )
         m = config.model
         if seq2seq:
-            unused = {"pooling": m.pooling != "last", "proj_size": m.proj_size is not None}
-            unused["tbptt"] = config.train.tbptt != 0
+            unused = {
+                "model.pooling": m.pooling != "last",
+                "model.proj_size": m.proj_size is not None,
+                "train.tbptt": config.train.tbptt != 0,
+            }
             for name, used in unused.items():
                 if used:
                     raise ConfigError(
@@ -642,6 +650,6 @@ def load_run(run_dir: str | Path, *, which: str = "best", device: str = "cpu"):
     directory = ckpt.checkpoint_dir(run_dir, which)
     state = ckpt.read_json(directory / "state.json")
     task = build_task(config.task, state.get("task"))
-    model = build_model(config, task)
+    model = build_model(config, task, initialize=False)
     ckpt.load_model_weights(model, directory / "model.safetensors")
     return config, task, model.to(device).eval()

@@ -76,6 +76,24 @@ def test_luong_dot_general_concat_formulas(data):
         _check(concat, data, lambda q, k: float(vc @ torch.tanh(Wc @ torch.cat([q, k]))))
 
 
+@pytest.mark.parametrize("make", [lambda: AdditiveAttention(DQ, DK, 8),
+                                  lambda: LuongAttention(DQ, DK, "general")])  # fmt: skip
+def test_prepared_keys_and_either_product_order_give_the_same_result(make, data):
+    # A decoder passes attention.prepare(keys) once per source; general attention also picks
+    # (q W) k or q (W k) by the number of queries. All must give the formula's result.
+    query, keys, values = data
+    att = make()
+    mask = lengths_to_mask(LENGTHS, S)
+    with torch.no_grad():
+        ctx, weights = att(query, keys, values, mask)
+        ctx_p, weights_p = att(query, keys, values, mask, prepared=att.prepare(keys))
+        many = query.repeat(1, 4, 1)  # Q = 8 > S = 5 queries: the other product order
+        ctx_m, weights_m = att(many, keys, values, mask)
+    torch.testing.assert_close(weights_p, weights, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(ctx_p, ctx, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(weights_m, weights.repeat(1, 4, 1), atol=1e-6, rtol=1e-5)
+
+
 def test_general_with_identity_weight_is_dot(data):
     query, keys, _ = data
     keys = keys[..., :DQ]

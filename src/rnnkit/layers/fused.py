@@ -51,20 +51,24 @@ def run_layer(cells, x: Tensor, state, lengths: Tensor | None, batch_sizes, trai
     else:
         head, tail = (x,), (False,)  # batch_first=False
     common = (cell.bias, 1, 0.0, training, bidirectional, *tail)
-    if isinstance(cell, LSTMCell):
-        with warnings.catch_warnings():
-            # torch warns on every projected-LSTM call on CPU that oneDNN cannot run it;
-            # Recurrent.resolve_path already takes rnnkit's kernel there when that is faster.
-            warnings.filterwarnings("ignore", "LSTM with projections is not supported")
+    with warnings.catch_warnings():
+        # torch warns on every projected-LSTM call on CPU that oneDNN cannot run it;
+        # Recurrent.resolve_path already takes rnnkit's kernel there when that is faster.
+        warnings.filterwarnings("ignore", "LSTM with projections is not supported")
+        # cuDNN wants all weights in one buffer; each cell owns its own, so torch copies them
+        # into one per call (0.15-0.55 ms on an H100, see BENCHMARKS.md) and says so, every
+        # call. Known and measured: not worth a warning per step.
+        warnings.filterwarnings("ignore", "RNN module weights are not part of single contiguous")
+        if isinstance(cell, LSTMCell):
             out, h, c = torch.lstm(*head, [state.h, state.c], params, *common)
-        finals = [LSTMState(h[d], c[d]) for d in range(len(cells))]
-    else:
-        if isinstance(cell, GRUCell):
-            op = torch.gru
+            finals = [LSTMState(h[d], c[d]) for d in range(len(cells))]
         else:
-            op = torch.rnn_tanh if cell.nonlinearity == "tanh" else torch.rnn_relu
-        out, h = op(*head, state, params, *common)
-        finals = [h[d] for d in range(len(cells))]
+            if isinstance(cell, GRUCell):
+                op = torch.gru
+            else:
+                op = torch.rnn_tanh if cell.nonlinearity == "tanh" else torch.rnn_relu
+            out, h = op(*head, state, params, *common)
+            finals = [h[d] for d in range(len(cells))]
     if lengths is not None:
         out, _ = pad_packed_sequence(PackedSequence(out, packed.batch_sizes), total_length=T)
     return out, finals

@@ -94,6 +94,17 @@ def build_model(config: RunConfig, task: Task, *, initialize: bool = True) -> nn
         options.update(peephole=m.peephole, norm=None if m.norm == "none" else m.norm)
         if m.proj_size is not None:
             options["proj_size"] = m.proj_size
+    # The recurrent part, the same for both kinds of model.
+    runner = dict(
+        cell=m.cell,
+        hidden_size=m.hidden,
+        num_layers=m.layers,
+        bidirectional=m.bidirectional,
+        dropout=m.dropout,
+        residual=m.residual,
+        path=m.path,
+        **options,
+    )
     if task.output == "seq2seq":
         from rnnkit.seq2seq import Seq2Seq
 
@@ -101,17 +112,10 @@ def build_model(config: RunConfig, task: Task, *, initialize: bool = True) -> nn
             len(task.src_codec),
             len(task.tgt_codec),
             embed_size=m.embed or m.hidden,
-            hidden_size=m.hidden,
-            cell=m.cell,
-            num_layers=m.layers,
-            bidirectional=m.bidirectional,
             attention=m.attention,
             input_feeding=m.input_feeding,
             tie_embeddings=m.tie_embeddings,
-            dropout=m.dropout,
-            residual=m.residual,
-            path=m.path,
-            **options,
+            **runner,
         )
         if initialize:
             _initialize(config, task, [model.encoder, model.decoder])
@@ -120,15 +124,8 @@ def build_model(config: RunConfig, task: Task, *, initialize: bool = True) -> nn
         task.input_size,
         task.output_size,
         head="step" if task.output == "tagging" else "sequence",
-        cell=m.cell,
-        hidden_size=m.hidden,
-        num_layers=m.layers,
-        bidirectional=m.bidirectional,
-        dropout=m.dropout,
-        residual=m.residual,
         pooling=m.pooling,
-        path=m.path,
-        **options,
+        **runner,
     )
     if initialize:
         _initialize(config, task, [model.encoder])

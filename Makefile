@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench bench-adding lint clean
+.PHONY: demo test bench bench-adding bench-seq2seq lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ bench: $(STAMP)
 # BENCHMARKS.md).
 bench-adding: $(STAMP)
 	$(BENCH_ENV) $(BIN)/python benchmarks/bench_adding.py --lengths 100 200 --reference
+
+# Reversal by length with and without attention, then date normalization (~25 min). Multi30k
+# needs the shared data: see BENCHMARKS.md.
+bench-seq2seq: $(STAMP)
+	$(BENCH_ENV) $(BIN)/python benchmarks/bench_seq2seq.py reversal --steps 2000
+	$(BENCH_ENV) $(BIN)/python benchmarks/bench_seq2seq.py dates --steps 2000
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples

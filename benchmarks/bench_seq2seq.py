@@ -55,7 +55,7 @@ def char_accuracy(hypothesis: str, reference: str) -> float:
 def reversal(args: argparse.Namespace) -> None:
     lengths = list(range(10, 101, 10))
     rows = {}
-    for attention in ("general", "none"):
+    for attention in args.attention:
         out = Path(args.out) / f"reverse-{attention}"
         start = time.perf_counter()
         run = train(
@@ -63,23 +63,28 @@ def reversal(args: argparse.Namespace) -> None:
             hidden=args.hidden, bidirectional=True, attention=attention, steps=args.steps,
             batch_size=64, lr=args.lr, clip=1.0, eval_every=500, valid_size=500,
             test_size=500, seed=0, quiet=True, tensorboard=False, out=fresh(out),
+            device=args.device, max_time=args.minutes * 60 if args.minutes else None,
         )  # fmt: skip
         seconds = time.perf_counter() - start
         by_length = {}
+        device = run.summary["device"]
         for length in lengths:
             pairs = generators.reversal(args.per_length, seed=10_000 + length,
                                         min_len=length, max_len=length)  # fmt: skip
-            found = run.task.translate(run.model, [s for s, _ in pairs], batch_size=250)
+            found = run.task.translate(run.model, [s for s, _ in pairs], batch_size=250,
+                                       device=device)  # fmt: skip
             texts = [t.texts[0] for t in found]
             exact = sum(h == r for h, (_, r) in zip(texts, pairs, strict=True)) / len(pairs)
             chars = sum(char_accuracy(h, r) for h, (_, r) in zip(texts, pairs, strict=True))
             by_length[length] = {"exact_match": exact, "char_accuracy": chars / len(pairs)}
-        rows[attention] = {"seconds": seconds, "by_length": by_length,
+        rows[attention] = {"seconds": seconds, "by_length": by_length, "device": device,
+                           "steps": run.summary["steps"],
                            "parameters": run.summary["parameters"]}  # fmt: skip
-        record({"benchmark": "reversal", "attention": attention, "steps": args.steps,
-                "hidden": args.hidden, "train_lengths": [args.min_len, args.max_len],
-                "per_length": args.per_length, **rows[attention]})  # fmt: skip
-    print(f"reversal, GRU H={args.hidden} bidirectional encoder, {args.steps} steps of 64, "
+        record({"benchmark": "reversal", "attention": attention, "hidden": args.hidden,
+                "train_lengths": [args.min_len, args.max_len], "per_length": args.per_length,
+                **rows[attention]})  # fmt: skip
+    steps = "/".join(str(r["steps"]) for r in rows.values())
+    print(f"reversal, GRU H={args.hidden} bidirectional encoder, {steps} steps of 64, "
           f"trained on lengths {args.min_len}-{args.max_len}; exact match / char accuracy "
           f"on {args.per_length} strings per length")  # fmt: skip
     print("| length | " + " | ".join(f"{a} attention" for a in rows) + " |")
@@ -92,7 +97,7 @@ def reversal(args: argparse.Namespace) -> None:
         ]
         print(f"| {length} | " + " | ".join(cells) + " |")
     print("| training time | " + " | ".join(f"{r['seconds']:.0f} s" for r in rows.values()) + " |")
-    plot_reversal(rows, RESULTS / "reversal_by_length.png", args)
+    plot_reversal(rows, RESULTS / args.plot, args)
 
 
 def plot_reversal(rows: dict, path: Path, args: argparse.Namespace) -> None:
@@ -114,7 +119,8 @@ def plot_reversal(rows: dict, path: Path, args: argparse.Namespace) -> None:
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.suptitle(f"string reversal: GRU H={args.hidden}, {args.steps} steps, trained on "
+    steps = "/".join(str(r["steps"]) for r in rows.values())
+    fig.suptitle(f"string reversal: GRU H={args.hidden}, {steps} steps, trained on "
                  f"lengths {args.min_len}-{args.max_len}")  # fmt: skip
     fig.savefig(path, dpi=110)
     print(f"wrote {path}")
@@ -197,6 +203,10 @@ def main() -> None:
     p.add_argument("--max-len", type=int, default=100)
     p.add_argument("--per-length", type=int, default=200)
     p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--attention", nargs="+", default=["general", "none"])
+    p.add_argument("--minutes", type=float, default=None, help="also stop each run after this")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--plot", default="reversal_by_length.png")
     p.set_defaults(func=reversal)
     p = sub.add_parser("dates")
     p.add_argument("--steps", type=int, default=2000)

@@ -237,7 +237,9 @@ def translate(args: argparse.Namespace) -> int:
     lines, name = read_lines(args.input)
     if not lines:
         raise UsageError(f"{name}: no lines to translate (empty input)")
-    unknown = sum(ids.count(3) for ids in map(task.encode_source, lines))
+    from rnnkit.text.vocab import UNK
+
+    unknown = sum(ids.count(UNK) for ids in map(task.encode_source, lines))
     start = time.perf_counter()
     translations = task.translate(
         model, lines, beam=args.beam, n_best=args.n_best, length_penalty=args.alpha,

@@ -12,7 +12,7 @@ import sacrebleu
 import torch
 import torch.nn.functional as F
 
-import rnnkit.tasks.translate as translate_module
+import rnnkit.text.batching as batching_module
 from rnnkit.decoding import greedy
 from rnnkit.seq2seq import Seq2Seq
 from rnnkit.tasks.pairs import dates
@@ -218,7 +218,7 @@ def _epoch(task, first_step, n, B, seed):
 def test_an_epoch_visits_every_training_pair_once_then_reshuffles(files):
     task = _translate(*files)
     B, seed = 3, 7
-    n = len(task._epoch_batches(0, B, seed))
+    n = len(task._batches.epoch(0, B, seed))
     assert n == -(-len(TRAIN) // B)  # one pool: ceil(N / B) batches
     first = _epoch(task, 1, n, B, seed)
     assert Counter(first) == Counter(TRAIN)
@@ -235,15 +235,15 @@ def test_later_epochs_do_not_rebucket_the_data_every_step(tmp_path, monkeypatch)
     # epoch 0's batches (just to count them) and then their own, on every step.
     task = _translate(_write_tsv(tmp_path / "t.tsv", TRAIN), _write_tsv(tmp_path / "v.tsv", VALID))
     B, seed = 2, 0
-    n = len(task._epoch_batches(0, B, seed))
+    n = len(task._batches.epoch(0, B, seed))
     calls = []
-    real = translate_module.bucket_batches
+    real = batching_module.bucket_batches
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(translate_module, "bucket_batches", counting)
+    monkeypatch.setattr(batching_module, "bucket_batches", counting)
     for step in range(n + 1, 2 * n + 1):  # all of epoch 1
         task.train_batch(step, B, seed)
     assert len(calls) <= 2, f"{len(calls)} bucketings for the {n} steps of one epoch"

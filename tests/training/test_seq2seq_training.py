@@ -8,9 +8,7 @@ import os
 import pytest
 import torch
 
-from rnnkit.tasks import translate as translate_module
 from rnnkit.tasks.translate import Seq2SeqTask
-from rnnkit.text.codec import Codec
 from rnnkit.training import ConfigError, RunConfig, Trainer, train
 from rnnkit.training.checkpoint import checkpoint_dir, read_json
 from rnnkit.training.trainer import load_run
@@ -332,24 +330,3 @@ def test_tie_embeddings_needs_embed_equal_to_hidden():
 
 
 # -- training batches from files -------------------------------------------------------------
-
-
-def test_file_batches_are_bucketed_once_per_epoch(monkeypatch):
-    """Each epoch's batch order is computed once, not again at every step."""
-    pairs = [(f"w{i} x", f"y{i}") for i in range(20)]
-    codec = Codec.build([s for s, _ in pairs] + [t for _, t in pairs], kind="word")
-    task = Seq2SeqTask("translate", source=codec, target=codec, pairs={"train": lambda: pairs})
-    calls = []
-    bucket = translate_module.bucket_batches
-
-    def counting(*args, **kwargs):
-        calls.append(kwargs.get("seed"))
-        return bucket(*args, **kwargs)
-
-    monkeypatch.setattr(translate_module, "bucket_batches", counting)
-    seen = []
-    for step in range(1, 16):  # 5 batches of 4 per epoch: three epochs
-        inputs, _ = task.train_batch(step, 4, 0)
-        seen.append(inputs.src.shape[0])
-    assert sum(seen[:5]) == 20  # every example once per epoch
-    assert len(calls) <= 3 + 1, f"{len(calls)} bucketings for 3 epochs"

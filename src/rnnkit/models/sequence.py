@@ -20,7 +20,8 @@ class SequenceModel(nn.Module):
     """Encoder plus head: (B, T, D) -> (B, O) per sequence, or (B, T, O) per step.
 
     Args:
-        input_size: D. output_size: O (1 for regression, C classes otherwise).
+        input_size: D; with ``vocab_size``, the embedding size E.
+        output_size: O (1 for regression, C classes otherwise).
         head: ``"sequence"`` pools the encoder's outputs over time (``pooling``) and maps the
             summary to O; ``"step"`` maps every step's output to O.
         cell, hidden_size, num_layers, bidirectional, residual, path, **cell_options: the
@@ -28,6 +29,8 @@ class SequenceModel(nn.Module):
         dropout: between stacked layers and on the encoder output before the head.
         pooling: ``"last"``, ``"mean"``, ``"max"`` or ``"attention"`` (learned weights over
             the valid steps, :class:`~rnnkit.attention.AttentionPooling`); sequence head only.
+        vocab_size: read token ids (B, T) through an embedding of ``vocab_size`` x
+            ``input_size`` (id 0, ``<pad>``, embeds to zeros) instead of features (B, T, D).
 
     Shapes:
         x (B, T, D); lengths (B,) or None; returns (B, O) or (B, T, O). For the step head,
@@ -54,6 +57,7 @@ class SequenceModel(nn.Module):
         residual: bool = False,
         pooling: HeadPooling = "last",
         path: str = "auto",
+        vocab_size: int | None = None,
         **cell_options,
     ) -> None:
         super().__init__()
@@ -78,12 +82,15 @@ class SequenceModel(nn.Module):
             **cell_options,
         )
         self.dropout = nn.Dropout(dropout)
+        self.embed = None if vocab_size is None else nn.Embedding(vocab_size, input_size, 0)
         features = self.encoder.num_directions * self.encoder.output_size
         self.attention = AttentionPooling(features) if pooling == "attention" else None
         self.head = nn.Linear(features, output_size)
 
     def encode(self, x: Tensor, lengths: Tensor | None = None, state=None):
         """Run the encoder: ``(outputs (B, T, F), final_state)``."""
+        if self.embed is not None:
+            x = self.dropout(self.embed(x))  # (B, T) ids -> (B, T, E)
         return self.encoder(x, state, lengths)
 
     def decode(self, outputs: Tensor, lengths: Tensor | None = None) -> Tensor:

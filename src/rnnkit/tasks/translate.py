@@ -10,8 +10,6 @@ exact match, BLEU and chrF through ``sacrebleu``, and the teacher-forced token a
 
 from __future__ import annotations
 
-import math
-import random
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -23,7 +21,7 @@ from torch import Tensor, nn
 
 from rnnkit.decoding import Hypothesis, beam_search, greedy
 from rnnkit.tasks.base import Split, Task, stream_seed
-from rnnkit.text.batching import bucket_batches
+from rnnkit.text.batching import EpochBatches
 from rnnkit.text.codec import Codec
 from rnnkit.text.vocab import BOS, EOS, PAD, SPECIALS, Vocabulary
 
@@ -111,7 +109,6 @@ class Seq2SeqTask(Task):
         self._generate = generate
         self.target = target_metric
         self.metrics = {m: "max" for m in metrics}
-        self._epoch: tuple[tuple[int, int, int], list[list[int]]] | None = None
 
     # -- data -------------------------------------------------------------------------------
     def pairs(self, split: str) -> Pairs:
@@ -143,27 +140,12 @@ class Seq2SeqTask(Task):
             pairs = self._generate(batch_size, stream_seed(seed, "train", step))
             return collate(*self._encode(pairs))
         src, tgt = self._train_ids
-        epoch, index = divmod(max(step, 1) - 1, self._batches_per_epoch(batch_size))
-        batch = self._epoch_batches(epoch, batch_size, seed)[index]
+        batch = self._batches.batch(step, batch_size, seed)
         return collate([src[i] for i in batch], [tgt[i] for i in batch])
 
-    def _batches_per_epoch(self, batch_size: int) -> int:
-        """As many as :func:`bucket_batches` makes: every pool of ``POOL * batch_size``
-        examples is cut into batches, the last one possibly smaller."""
-        n, pool = len(self._train_ids[0]), POOL * batch_size
-        full, rest = divmod(n, pool)
-        return full * math.ceil(pool / batch_size) + math.ceil(rest / batch_size)
-
-    def _epoch_batches(self, epoch: int, batch_size: int, seed: int) -> list[list[int]]:
-        """Epoch ``epoch``'s batches of example indices: a pure function of its arguments."""
-        key = (epoch, batch_size, seed)
-        if self._epoch is None or self._epoch[0] != key:
-            src, _ = self._train_ids
-            lengths = [len(s) for s in src]
-            order_seed = random.Random(seed * 1_000_003 + epoch).getrandbits(63)
-            batches = bucket_batches(lengths, batch_size, seed=order_seed, pool=POOL)
-            self._epoch = (key, batches)
-        return self._epoch[1]
+    @cached_property
+    def _batches(self) -> EpochBatches:
+        return EpochBatches([len(s) for s in self._train_ids[0]], pool=POOL)
 
     def eval_set(self, split: Split) -> tuple:
         return collate(*self._encode(self.pairs(split)))

@@ -103,7 +103,7 @@ def test_defaults_are_valid_and_frozen():
     # Every field has exactly one flat name and it leads back to that field.
     for section in ("task", "model", "optim", "train"):
         for f in dataclasses.fields(getattr(config, section)):
-            flat = "task" if (section, f.name) == ("task", "name") else f.name
+            flat = section if f.name == "name" else f.name  # --task, --model
             assert FLAT[flat] == (section, f.name)
 
 

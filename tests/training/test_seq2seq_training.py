@@ -266,7 +266,6 @@ def test_linear_schedule_starts_near_full_teacher_forcing(tmp_path):
     ("overrides", "field"),
     [
         ({"attention": "additive"}, "model.attention"),
-        ({"embed": 8}, "model.embed"),
         ({"tie_embeddings": True}, "model.tie_embeddings"),
         ({"input_feeding": False}, "model.input_feeding"),
         ({"beam": 3}, "train.beam"),
@@ -285,6 +284,12 @@ def test_seq2seq_fields_with_another_task_are_errors(tmp_path, overrides, field)
     assert not (tmp_path / "r").exists()
 
 
+def test_embed_needs_a_task_that_reads_tokens(tmp_path):
+    config = RunConfig().replace(task="adding", embed=8, out=str(tmp_path / "r"))
+    with pytest.raises(ConfigError, match=r"^model\.embed: only for tasks that read tokens"):
+        Trainer(config)
+
+
 def test_translate_needs_valid(tmp_path):
     data = write_tsv(tmp_path / "train.tsv", PAIRS)
     with pytest.raises(ConfigError, match=r"^task\.valid: task 'translate' needs --valid"):
@@ -298,7 +303,7 @@ def test_data_files_with_a_generated_task_are_errors(tmp_path, key):
     with pytest.raises(ConfigError) as info:
         RunConfig().replace(task="adding", **{key: "pairs.tsv"})
     message = str(info.value)
-    assert message.startswith(f"task.{key}: only for task 'translate'")
+    assert message.startswith(f"task.{key}: only for tasks 'translate' and 'trees'")
     assert "'pairs.tsv'" in message
 
 

@@ -29,6 +29,7 @@ from rnnkit.training.config import (
     SECTIONS,
     ConfigError,
     field_help,
+    flat_name,
     parse_value,
 )
 
@@ -47,7 +48,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         group = parser.add_argument_group(f"{section}: {title}")
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
-            flat = "task" if (section, f.name) == ("task", "name") else f.name
+            flat = flat_name(section, f.name)
             flag = "--" + flat.replace("_", "-")
             hint = hints[f.name]
             kwargs: dict = {"dest": flat, "default": argparse.SUPPRESS}
@@ -180,6 +181,11 @@ def predict(args: argparse.Namespace) -> int:
     _, task, model = load_run(args.run_dir, which=args.checkpoint)
     if task.output == "seq2seq":
         raise UsageError(f"{args.run_dir}: a {task.name} model reads text; use rnnkit translate")
+    if task.input_size == 0:
+        raise UsageError(
+            f"{args.run_dir}: a {task.name} model reads trees, not JSON sequences; score files "
+            f"of trees with rnnkit evaluate"
+        )
     sequences = read_sequences(args.input, task.input_size)
     out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115
     try:
@@ -329,6 +335,8 @@ def export(args: argparse.Namespace) -> int:
             f"{args.run_dir}: export covers sequence models; a {task.name} model decodes step "
             f"by step (beam search), which ONNX and TorchScript do not capture"
         )
+    if task.input_size == 0:
+        raise UsageError(f"{args.run_dir}: export covers sequence models, not {task.name} models")
     example = task.eval_set("valid")[0][:2]
     suffix = {"onnx": ".onnx", "torchscript": ".pt"}[args.format]
     path = Path(args.output) if args.output else Path(args.run_dir) / f"model{suffix}"
@@ -367,6 +375,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--print-config", action="store_true", help="print the resolved config "
                    "and exit")  # fmt: skip
     _add_config_flags(p)
+    # The treebank literature's names for --classes fine / binary.
+    p.add_argument("--fine-grained", dest="classes", action="store_const", const="fine",
+                   default=argparse.SUPPRESS, help="trees: same as --classes fine")  # fmt: skip
+    p.add_argument("--binary", dest="classes", action="store_const", const="binary",
+                   default=argparse.SUPPRESS, help="trees: same as --classes binary")  # fmt: skip
     p.set_defaults(func=train)
 
     def run_parser(name: str, help: str) -> argparse.ArgumentParser:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import torch
 from torch import Tensor, nn
 
 from rnnkit.attention import AttentionPooling, lengths_to_mask
@@ -86,6 +87,12 @@ class SequenceModel(nn.Module):
         features = self.encoder.num_directions * self.encoder.output_size
         self.attention = AttentionPooling(features) if pooling == "attention" else None
         self.head = nn.Linear(features, output_size)
+
+    def resolve_path(self, x: Tensor) -> str:
+        """The execution path the encoder takes for input ``x`` (see ``Recurrent``)."""
+        if self.embed is not None:  # ids (B, T): the encoder sees (B, T, E)
+            x = torch.zeros(*x.shape, self.embed.embedding_dim, device=x.device)
+        return self.encoder.resolve_path(x)
 
     def encode(self, x: Tensor, lengths: Tensor | None = None, state=None):
         """Run the encoder: ``(outputs (B, T, F), final_state)``."""

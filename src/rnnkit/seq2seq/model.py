@@ -115,6 +115,12 @@ class Seq2Seq(nn.Module):
         if tie_embeddings:
             self.output.weight = self.tgt_embed.weight
 
+    def resolve_path(self, inputs) -> str:
+        """The execution path the encoder takes for a batch ``(src, src_lengths, ...)``."""
+        src = inputs[0]
+        embedded = torch.zeros(*src.shape, self.src_embed.embedding_dim, device=src.device)
+        return self.encoder.resolve_path(embedded)
+
     # -- encoder ----------------------------------------------------------------------------
     def encode(self, src: Tensor, src_lengths: Tensor) -> DecoderState:
         """src (B, S) token ids, src_lengths (B,) -> the decoder's first state."""

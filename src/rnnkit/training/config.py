@@ -56,14 +56,24 @@ class TaskConfig(_Section):
     section: typing.ClassVar[str] = "task"
 
     name: Literal[
-        "adding", "copy", "digits", "permuted_digits", "reverse", "sort", "dates", "translate"
+        "adding",
+        "copy",
+        "digits",
+        "permuted_digits",
+        "reverse",
+        "sort",
+        "dates",
+        "translate",
+        "trees",
+        "listops",
     ] = "adding"
     """The task (see ``rnnkit.tasks``): sequence tasks adding, copy, digits, permuted_digits;
-    sequence-to-sequence tasks reverse, sort, dates (generated) and translate (your files)."""
+    sequence-to-sequence tasks reverse, sort, dates (generated) and translate (your files);
+    tree tasks trees (sentiment treebank files) and listops (generated)."""
     seq_len: int = 100
     """T: adding: the sequence length; copy: the delay (the recall cue comes T steps after the
-    last symbol; sequences have T + 20 steps); reverse, sort: the longest source; digits,
-    dates, translate: ignored."""
+    last symbol; sequences have T + 20 steps); reverse, sort: the longest source; listops:
+    the longest training expression in tokens (test sets have every length); others: ignored."""
     min_len: int = 1
     """reverse, sort: the shortest source (lengths are uniform in [min_len, seq_len])."""
     valid_size: int = 1000
@@ -74,11 +84,21 @@ class TaskConfig(_Section):
     """Seed of the validation and test sets and of the digits permutation and split."""
     data: str | None = None
     """translate: training pairs, a TSV file (source<TAB>target per line) or two line-aligned
-    files given as 'SOURCE_FILE,TARGET_FILE'."""
+    files given as 'SOURCE_FILE,TARGET_FILE'; trees: a treebank file, one bracketed tree per
+    line."""
     valid: str | None = None
-    """translate: validation pairs, in the same form as data."""
+    """translate, trees: the validation data, in the same form as data."""
     test: str | None = None
-    """translate: test pairs, in the same form as data; None: report the validation set."""
+    """translate, trees: the test data, in the same form as data; None: report the validation
+    set."""
+    classes: Literal["fine", "binary"] = "fine"
+    """trees: five sentiment classes (--fine-grained), or two (--binary: 0-1 negative, 3-4
+    positive, neutral nodes unlabelled and neutral sentences dropped)."""
+    tree_form: Literal["binary", "operator"] = "binary"
+    """listops: the gold left-branching binary parse, or the operator-with-arguments tree
+    (Tree-LSTM only; N-ary cells then take up to 5 children)."""
+    train_size: int = 90000
+    """listops: distinct training expressions generated (at most seq_len tokens each)."""
     tokenizer: Literal["char", "word", "bpe"] = "word"
     """translate: split text into characters, whitespace words, or BPE subwords (learned on
     the training data with the tokenizers library); generated tasks always use characters."""
@@ -92,25 +112,26 @@ class TaskConfig(_Section):
 
     def _check(self) -> None:
         self._positive("seq_len", "min_len", "valid_size", "test_size", "min_freq")
-        self._positive("max_vocab", "bpe_size")
+        self._positive("max_vocab", "bpe_size", "train_size")
         if self.min_len > self.seq_len and self.name in ("reverse", "sort"):
             raise ConfigError(
                 f"task.min_len: {self.min_len} is above seq_len {self.seq_len} (the longest source)"
             )
         files = {"data": self.data, "valid": self.valid, "test": self.test}
-        if self.name == "translate":
+        if self.name in ("translate", "trees"):
+            form = {
+                "translate": "a TSV file of source<TAB>target lines, or SOURCE_FILE,TARGET_FILE",
+                "trees": "a file of bracketed trees, one per line",
+            }[self.name]
             for key in ("data", "valid"):
                 if files[key] is None:
-                    raise ConfigError(
-                        f"task.{key}: task 'translate' needs --{key} FILE (a TSV file of "
-                        f"source<TAB>target lines, or SOURCE_FILE,TARGET_FILE)"
-                    )
+                    raise ConfigError(f"task.{key}: task {self.name!r} needs --{key} FILE ({form})")
         else:
             for key, value in files.items():
                 if value is not None:
                     raise ConfigError(
-                        f"task.{key}: only for task 'translate' (task {self.name!r} makes its "
-                        f"own data), got {value!r}"
+                        f"task.{key}: only for tasks 'translate' and 'trees' (task "
+                        f"{self.name!r} makes its own data), got {value!r}"
                     )
 
 
@@ -120,6 +141,12 @@ class ModelConfig(_Section):
 
     section: typing.ClassVar[str] = "model"
 
+    name: Literal["sequence", "tree-lstm"] = "sequence"
+    """The model (--model): a recurrent sequence model (for tree tasks it reads the leaves
+    left to right), or a Tree-LSTM over the tree (tree tasks only)."""
+    tree_cell: Literal["childsum", "nary"] = "childsum"
+    """Tree-LSTM: Child-Sum (any number of unordered children) or N-ary (ordered children,
+    per-child weights; Tai et al. 2015)."""
     cell: Literal["rnn", "lstm", "gru"] = "lstm"
     """Recurrent cell type."""
     hidden: int = 128
@@ -151,7 +178,8 @@ class ModelConfig(_Section):
     path: Literal["auto", "fused", "custom", "reference"] = "auto"
     """Execution path of the runner (see ``Recurrent``); results agree, speed differs."""
     embed: int | None = None
-    """Sequence-to-sequence: E, the token embedding size; None: the hidden size."""
+    """Tasks with tokens (sequence-to-sequence, tree tasks): E, the token embedding size;
+    None: the hidden size."""
     attention: Literal["none", "dot", "general", "additive"] = "general"
     """Sequence-to-sequence: the decoder's attention over the encoder outputs (Luong dot or
     general, Bahdanau additive), or none (the decoder sees only the bridged final state)."""
@@ -378,12 +406,19 @@ SECTIONS: dict[str, type[_Section]] = {
     "train": TrainConfig,
 }
 
+
+def flat_name(section: str, name: str) -> str:
+    """The flag of a field: its name, except ``task.name`` (``--task``) and ``model.name``
+    (``--model``)."""
+    return section if name == "name" else name
+
+
 # Flat name -> (section, field). Field names are unique across sections, so each has one flag;
 # task.name reads better as --task.
 FLAT: dict[str, tuple[str, str]] = {}
 for _section, _cls in SECTIONS.items():
     for _f in dataclasses.fields(_cls):
-        _flat = "task" if (_section, _f.name) == ("task", "name") else _f.name
+        _flat = flat_name(_section, _f.name)
         assert _flat not in FLAT, f"config field {_flat!r} appears in two sections"
         FLAT[_flat] = (_section, _f.name)
 
@@ -548,7 +583,7 @@ def _field_docs() -> dict[str, str]:
                 and isinstance(nxt, ast.Expr)
                 and isinstance(nxt.value, ast.Constant)
             ):
-                flat = "task" if (section, node.target.id) == ("task", "name") else node.target.id
+                flat = flat_name(section, node.target.id)
                 docs[flat] = " ".join(nxt.value.value.split())
     return docs
 

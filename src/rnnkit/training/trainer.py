@@ -47,9 +47,10 @@ from rnnkit.training.optim import build_optimizer, build_scheduler
 MAX_NONFINITE = 10
 
 SEQ2SEQ_TASKS = ("reverse", "sort", "dates", "translate")
+TREE_TASKS = ("trees", "listops")
 # Fields that only sequence-to-sequence tasks read: an error elsewhere unless at the default.
 SEQ2SEQ_FIELDS = {
-    "model": ("embed", "attention", "input_feeding", "tie_embeddings"),
+    "model": ("attention", "input_feeding", "tie_embeddings"),
     "train": ("teacher_forcing", "sampling_schedule", "beam", "length_penalty"),
 }
 
@@ -105,6 +106,8 @@ def build_model(config: RunConfig, task: Task, *, initialize: bool = True) -> nn
         path=m.path,
         **options,
     )
+    if config.task.name in TREE_TASKS:
+        return _tree_model(config, task, runner, initialize=initialize)
     if task.output == "seq2seq":
         from rnnkit.seq2seq import Seq2Seq
 
@@ -130,6 +133,27 @@ def build_model(config: RunConfig, task: Task, *, initialize: bool = True) -> nn
     if initialize:
         _initialize(config, task, [model.encoder])
     return model
+
+
+def _tree_model(config: RunConfig, task: Task, runner: dict, *, initialize: bool) -> nn.Module:
+    """A Tree-LSTM classifier, or a sequence model over the leaves (``--model sequence``)."""
+    from rnnkit.tree.model import LeafSequenceModel, TreeClassifier
+
+    m = config.model
+    embed = m.embed or m.hidden
+    if m.name == "tree-lstm":
+        # Binary parses have two ordered children; ListOps operators take up to 5 arguments.
+        arity = 2 if config.task.tree_form == "binary" else 5
+        return TreeClassifier(
+            len(task.vocab), task.output_size, embed_size=embed, hidden_size=m.hidden,
+            cell=m.tree_cell, arity=arity, dropout=m.dropout,
+        )  # fmt: skip
+    model = SequenceModel(
+        embed, task.output_size, vocab_size=len(task.vocab), pooling=m.pooling, **runner
+    )
+    if initialize:
+        _initialize(config, task, [model.encoder])
+    return LeafSequenceModel(model)
 
 
 def _initialize(config: RunConfig, task: Task, runners: list[nn.Module]) -> None:
@@ -162,15 +186,23 @@ def task_span(task: Task) -> int:
     return _inputs(x).shape[1]
 
 
+def model_label(config: RunConfig) -> str:
+    """A short name of the model for people: the cell, or the Tree-LSTM and its cell."""
+    m = config.model
+    return m.cell if m.name == "sequence" else f"tree-lstm ({m.tree_cell})"
+
+
 def _inputs(x: Any) -> Tensor:
-    """The sequence tensor of a batch's inputs (the source ids of a sequence-to-sequence
-    batch)."""
-    return x if isinstance(x, Tensor) else x[0]
+    """The sequence tensor of a batch's inputs: the source ids of a sequence-to-sequence batch,
+    the leaves of a batch of trees."""
+    if isinstance(x, Tensor):
+        return x
+    return x[0] if isinstance(x, tuple) else x.flat
 
 
 def _call(model: nn.Module, x: Any, **kwargs: Any) -> Tensor:
     """``model(x)``; a tuple of inputs is passed as separate arguments."""
-    return model(x, **kwargs) if isinstance(x, Tensor) else model(*x, **kwargs)
+    return model(*x, **kwargs) if isinstance(x, tuple) else model(x, **kwargs)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -291,6 +323,36 @@ class Trainer:
                         f"{config.task.name!r}"
                     )
         m = config.model
+        trees = config.task.name in TREE_TASKS
+        if m.name == "tree-lstm" and not trees:
+            raise ConfigError(
+                f"model.name: 'tree-lstm' needs a tree task ({', '.join(TREE_TASKS)}), got task "
+                f"{config.task.name!r}"
+            )
+        if config.task.tree_form == "operator" and m.name != "tree-lstm":
+            raise ConfigError(
+                "task.tree_form: 'operator' trees are for --model tree-lstm; a sequence model "
+                "reads the binary form's leaves"
+            )
+        if m.name == "tree-lstm":
+            sequence_only = {
+                "model.layers": m.layers != 1,
+                "model.bidirectional": m.bidirectional,
+                "model.pooling": m.pooling != "last",
+                "model.cell": m.cell != "lstm",
+                "train.tbptt": config.train.tbptt != 0,
+            }
+            for name, used in sequence_only.items():
+                if used:
+                    raise ConfigError(
+                        f"{name}: not for --model tree-lstm (set --tree-cell childsum|nary "
+                        f"instead); leave it at its default"
+                    )
+        if m.embed is not None and not (seq2seq or trees):
+            raise ConfigError(
+                f"model.embed: only for tasks that read tokens (sequence-to-sequence and tree "
+                f"tasks), got {m.embed!r} with task {config.task.name!r}"
+            )
         if seq2seq:
             unused = {
                 "model.pooling": m.pooling != "last",
@@ -341,7 +403,7 @@ class Trainer:
         """Accumulate gradients of the step's loss; returns the loss."""
         t = self.config.train
         k = t.tbptt
-        T = _inputs(x).shape[1]
+        T = _inputs(x).shape[1] if k else 0
         if not k or k >= T:
             kwargs = {}
             if self.task.output == "seq2seq":
@@ -423,7 +485,7 @@ class Trainer:
         )
         bar = tqdm(
             total=t.steps, initial=self.step, disable=t.quiet, unit="step", dynamic_ncols=True,
-            desc=f"{self.task.name} {cfg.model.cell}",
+            desc=f"{self.task.name} {model_label(cfg)}",
             # In a log file rather than a terminal, redraw every 10 s instead of 10 times a second.
             mininterval=0.1 if sys.stderr.isatty() else 10.0,
         )  # fmt: skip
@@ -517,13 +579,10 @@ class Trainer:
         )
 
     def _path(self) -> str:
-        """The execution path the encoder takes on a training batch."""
+        """The execution path the model's recurrent part takes on a training batch."""
         t = self.config.train
         x, _ = self.task.train_batch(0, t.batch_size, t.seed)
-        if isinstance(x, Tensor):
-            return self.model.encoder.resolve_path(x.to(self.device))
-        with torch.no_grad():
-            return self.model.encoder.resolve_path(self.model.src_embed(x.src.to(self.device)))
+        return self.model.resolve_path(x.to(self.device))
 
     def _finish(self, stop: str) -> Run:
         best_dir = ckpt.checkpoint_dir(self.run_dir, "best")
@@ -546,7 +605,7 @@ class Trainer:
         summary = {
             "task": self.task.name,
             "description": self.task.describe(),
-            "cell": self.config.model.cell,
+            "cell": model_label(self.config),
             "steps": self.step,
             "stopped": stop,
             "wall_time_s": round(self.elapsed, 3),
@@ -569,7 +628,7 @@ class Trainer:
         better = self.task.metrics[next(iter(self.task.metrics))]
         main = next(iter(self.task.metrics))
         plot_runs(
-            {self.config.model.cell: history},
+            {model_label(self.config): history},
             self.run_dir / "loss.png",
             metric=main,
             title=self.task.describe(),

@@ -32,6 +32,8 @@ class TreeBatch:
             slots (K = the level's largest number of children; 0 for the leaves).
         roots: (B,) the row of each tree's root.
         rows: per tree, its nodes' rows in post-order (as ``Tree.nodes()`` yields them).
+        flat: (B, T) each tree's leaf token ids left to right, ``<pad>`` after: the sequence
+            a sequence model reads instead of the tree. lengths: (B,) leaves per tree.
     """
 
     tokens: Tensor
@@ -40,6 +42,8 @@ class TreeBatch:
     children: list[Tensor]
     roots: Tensor
     rows: list[list[int]]
+    flat: Tensor
+    lengths: Tensor
 
     @classmethod
     def build(cls, trees: Sequence[Tree], vocab: Vocabulary) -> TreeBatch:
@@ -49,6 +53,7 @@ class TreeBatch:
         # Post-order nodes of every tree, with their level (children come first).
         nodes: list[Tree] = []
         level: list[int] = []
+        kid_index: list[list[int]] = []  # per node, its children's indices in `nodes`
         first: list[int] = []  # per tree, the index of its first node in `nodes`
         index_of: dict[int, int] = {}
         for tree in trees:
@@ -57,6 +62,7 @@ class TreeBatch:
                 kids = [index_of[id(k)] for k in node.children]
                 index_of[id(node)] = len(nodes)
                 nodes.append(node)
+                kid_index.append(kids)
                 level.append(1 + max((level[k] for k in kids), default=-1))
         # Rows: stable sort by level keeps trees and post-order together within a level.
         order = sorted(range(len(nodes)), key=level.__getitem__)
@@ -73,7 +79,7 @@ class TreeBatch:
             end = start
             while end < len(order) and level[order[end]] == lv:
                 end += 1
-            kids = [[row[index_of[id(k)]] for k in nodes[n].children] for n in order[start:end]]
+            kids = [[row[k] for k in kid_index[n]] for n in order[start:end]]
             width = max(map(len, kids))
             padded = [k + [-1] * (width - len(k)) for k in kids]
             slots = torch.tensor(padded, dtype=torch.long).view(end - start, width)
@@ -83,7 +89,12 @@ class TreeBatch:
         bounds = [*first, len(nodes)]
         rows = [[row[n] for n in range(bounds[t], bounds[t + 1])] for t in range(len(trees))]
         roots = torch.tensor([r[-1] for r in rows])
-        return cls(tokens, labels, levels, children, roots, rows)
+        leaves = [[t for t in (n.token for n in tree.leaves()) if t is not None] for tree in trees]
+        lengths = torch.tensor([max(len(x), 1) for x in leaves])
+        flat = torch.full((len(trees), int(lengths.max())), PAD, dtype=torch.long)
+        for b, words in enumerate(leaves):
+            flat[b, : len(words)] = torch.tensor([vocab.stoi.get(w, UNK) for w in words] or [PAD])
+        return cls(tokens, labels, levels, children, roots, rows, flat, lengths)
 
     @property
     def num_nodes(self) -> int:
@@ -93,4 +104,5 @@ class TreeBatch:
         return TreeBatch(
             self.tokens.to(device), self.labels.to(device), self.levels,
             [c.to(device) for c in self.children], self.roots.to(device), self.rows,
+            self.flat.to(device), self.lengths,
         )  # fmt: skip

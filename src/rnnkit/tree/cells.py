@@ -47,8 +47,8 @@ class ChildSumTreeLSTMCell(nn.Module):
             i, o, u = wx[:, :H].sigmoid(), wx[:, H : 2 * H].sigmoid(), wx[:, 2 * H : 3 * H].tanh()
             c = i * u
             return o * torch.tanh(c), c
-        keep = mask.unsqueeze(-1).to(child_h.dtype)  # (M, K, 1)
-        child_h, child_c = child_h * keep, child_c * keep
+        keep = mask.unsqueeze(-1)  # (M, K, 1); where(), not *: padding may hold NaN
+        child_h, child_c = child_h.where(keep, 0.0), child_c.where(keep, 0.0)
         iou = wx[:, : 3 * H] + self.recurrent_iou(child_h.sum(1))
         i, o, u = iou[:, :H].sigmoid(), iou[:, H : 2 * H].sigmoid(), iou[:, 2 * H :].tanh()
         f = torch.sigmoid(wx[:, None, 3 * H :] + self.recurrent_f(child_h))  # (M, K, H)
@@ -95,8 +95,8 @@ class NaryTreeLSTMCell(nn.Module):
             i, o, u = wx[:, :H].sigmoid(), wx[:, H : 2 * H].sigmoid(), wx[:, 2 * H : 3 * H].tanh()
             c = i * u
             return o * torch.tanh(c), c
-        keep = mask.unsqueeze(-1).to(child_h.dtype)
-        child_h, child_c = child_h * keep, child_c * keep
+        keep = mask.unsqueeze(-1)
+        child_h, child_c = child_h.where(keep, 0.0), child_c.where(keep, 0.0)
         if K < self.arity:  # empty slots hold zero states
             pad = child_h.new_zeros(M, self.arity - K, H)
             child_h, child_c = torch.cat([child_h, pad], 1), torch.cat([child_c, pad], 1)

@@ -123,7 +123,26 @@ class TreeClassifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(hidden_size, num_classes)
 
+    def resolve_path(self, batch: TreeBatch) -> str:
+        return "level-by-level"
+
     def forward(self, batch: TreeBatch) -> Tensor:
         """Logits (N, C) for every node, in the batch's row order."""
         h, _ = self.encoder(batch)
         return self.output(self.dropout(h))
+
+
+class LeafSequenceModel(nn.Module):
+    """A sequence model over each tree's leaves, left to right, ignoring the tree: the baseline
+    a Tree-LSTM is measured against. ``model`` reads token ids (``SequenceModel(...,
+    vocab_size=V)``); returns its (B, C) logits."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def resolve_path(self, batch: TreeBatch) -> str:
+        return self.model.resolve_path(batch.flat)
+
+    def forward(self, batch: TreeBatch) -> Tensor:
+        return self.model(batch.flat, batch.lengths)

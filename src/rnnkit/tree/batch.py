@@ -30,6 +30,8 @@ class TreeBatch:
         levels: ``(start, end)`` row ranges, one per level, leaves first.
         children: per level, (M, K) the rows of each node's children in order, -1 in empty
             slots (K = the level's largest number of children; 0 for the leaves).
+        full: per level, whether every node there has as many children as the widest (no
+            empty slot: the cells skip masking).
         roots: (B,) the row of each tree's root.
         rows: per tree, its nodes' rows in post-order (as ``Tree.nodes()`` yields them).
         flat: (B, T) each tree's leaf token ids left to right, ``<pad>`` after: the sequence
@@ -40,6 +42,7 @@ class TreeBatch:
     labels: Tensor
     levels: list[tuple[int, int]]
     children: list[Tensor]
+    full: list[bool]
     roots: Tensor
     rows: list[list[int]]
     flat: Tensor
@@ -50,51 +53,59 @@ class TreeBatch:
         """Lay out ``trees``; tokens are looked up in ``vocab`` (unknown -> ``<unk>``)."""
         if not trees:
             raise ValueError("trees: expected at least one tree")
-        # Post-order nodes of every tree, with their level (children come first).
+        # Post-order nodes of every tree, with their level (children come first) and ids.
         nodes: list[Tree] = []
         level: list[int] = []
         kid_index: list[list[int]] = []  # per node, its children's indices in `nodes`
+        ids: list[int] = []
         first: list[int] = []  # per tree, the index of its first node in `nodes`
+        leaves: list[list[int]] = []  # per tree, its leaves' token ids, left to right
         index_of: dict[int, int] = {}
+        stoi = vocab.stoi
         for tree in trees:
             first.append(len(nodes))
+            words = []
             for node in tree.nodes():
                 kids = [index_of[id(k)] for k in node.children]
                 index_of[id(node)] = len(nodes)
+                token = PAD if node.token is None else stoi.get(node.token, UNK)
+                if not kids and node.token is not None:
+                    words.append(token)
                 nodes.append(node)
                 kid_index.append(kids)
-                level.append(1 + max((level[k] for k in kids), default=-1))
-        # Rows: stable sort by level keeps trees and post-order together within a level.
-        order = sorted(range(len(nodes)), key=level.__getitem__)
+                ids.append(token)
+                level.append(1 + max([level[k] for k in kids], default=-1))
+            leaves.append(words)
+        # Rows: level by level; within a level, trees and post-order keep their order.
+        by_level: list[list[int]] = [[] for _ in range(max(level) + 1)]
+        for n, lv in enumerate(level):
+            by_level[lv].append(n)
+        order = [n for members in by_level for n in members]
         row = [0] * len(nodes)
         for r, n in enumerate(order):
             row[n] = r
-        tokens = torch.tensor(
-            [PAD if nodes[n].token is None else vocab.stoi.get(nodes[n].token, UNK) for n in order]
-        )
+        tokens = torch.tensor([ids[n] for n in order])
         labels = torch.tensor([IGNORE if nodes[n].label is None else nodes[n].label for n in order])
-        levels, children = [], []
+        levels, children, full = [], [], []
         start = 0
-        for lv in range(max(level) + 1):
-            end = start
-            while end < len(order) and level[order[end]] == lv:
-                end += 1
-            kids = [[row[k] for k in kid_index[n]] for n in order[start:end]]
+        for members in by_level:
+            kids = [[row[k] for k in kid_index[n]] for n in members]
             width = max(map(len, kids))
+            full.append(all(len(k) == width for k in kids))
             padded = [k + [-1] * (width - len(k)) for k in kids]
-            slots = torch.tensor(padded, dtype=torch.long).view(end - start, width)
-            levels.append((start, end))
+            slots = torch.tensor(padded, dtype=torch.long).view(len(members), width)
+            levels.append((start, start + len(members)))
             children.append(slots)
-            start = end
+            start += len(members)
         bounds = [*first, len(nodes)]
-        rows = [[row[n] for n in range(bounds[t], bounds[t + 1])] for t in range(len(trees))]
+        rows = [row[bounds[t] : bounds[t + 1]] for t in range(len(trees))]
         roots = torch.tensor([r[-1] for r in rows])
-        leaves = [[t for t in (n.token for n in tree.leaves()) if t is not None] for tree in trees]
         lengths = torch.tensor([max(len(x), 1) for x in leaves])
         flat = torch.full((len(trees), int(lengths.max())), PAD, dtype=torch.long)
         for b, words in enumerate(leaves):
-            flat[b, : len(words)] = torch.tensor([vocab.stoi.get(w, UNK) for w in words] or [PAD])
-        return cls(tokens, labels, levels, children, roots, rows, flat, lengths)
+            if words:
+                flat[b, : len(words)] = torch.tensor(words)
+        return cls(tokens, labels, levels, children, full, roots, rows, flat, lengths)
 
     @property
     def num_nodes(self) -> int:
@@ -103,6 +114,6 @@ class TreeBatch:
     def to(self, device: torch.device | str) -> TreeBatch:
         return TreeBatch(
             self.tokens.to(device), self.labels.to(device), self.levels,
-            [c.to(device) for c in self.children], self.roots.to(device), self.rows,
+            [c.to(device) for c in self.children], self.full, self.roots.to(device), self.rows,
             self.flat.to(device), self.lengths,
         )  # fmt: skip

@@ -2,7 +2,8 @@
 
 Shapes: M nodes computed together, K child slots per node, D input size, H hidden size. A
 cell reads ``x`` (M, D), the children's ``h`` and ``c`` (M, K, H) and ``mask`` (M, K), True at
-real children; padded slots never matter. Leaves have no real children.
+real children (None: every slot is real); padded slots never matter. Leaves have no real
+children.
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ class ChildSumTreeLSTMCell(nn.Module):
         self.recurrent_iou = nn.Linear(H, 3 * H, bias=False)
         self.recurrent_f = nn.Linear(H, H, bias=False)
 
-    def forward(self, x: Tensor, child_h: Tensor, child_c: Tensor, mask: Tensor):
+    def forward(self, x: Tensor, child_h: Tensor, child_c: Tensor, mask: Tensor | None):
         """x (M, D), child_h/child_c (M, K, H), mask (M, K) -> (h, c), each (M, H)."""
         return self.recur(self.input(x), child_h, child_c, mask)
 
-    def recur(self, wx: Tensor, child_h: Tensor, child_c: Tensor, mask: Tensor):
+    def recur(self, wx: Tensor, child_h: Tensor, child_c: Tensor, mask: Tensor | None):
         """:meth:`forward` from the input projection ``wx = self.input(x)`` (M, 4H), which a
         runner computes for all nodes at once."""
         H = self.hidden_size
@@ -47,8 +48,9 @@ class ChildSumTreeLSTMCell(nn.Module):
             i, o, u = wx[:, :H].sigmoid(), wx[:, H : 2 * H].sigmoid(), wx[:, 2 * H : 3 * H].tanh()
             c = i * u
             return o * torch.tanh(c), c
-        keep = mask.unsqueeze(-1)  # (M, K, 1); where(), not *: padding may hold NaN
-        child_h, child_c = child_h.where(keep, 0.0), child_c.where(keep, 0.0)
+        if mask is not None:  # where(), not *: padding may hold NaN
+            keep = mask.unsqueeze(-1)  # (M, K, 1)
+            child_h, child_c = child_h.where(keep, 0.0), child_c.where(keep, 0.0)
         iou = wx[:, : 3 * H] + self.recurrent_iou(child_h.sum(1))
         i, o, u = iou[:, :H].sigmoid(), iou[:, H : 2 * H].sigmoid(), iou[:, 2 * H :].tanh()
         f = torch.sigmoid(wx[:, None, 3 * H :] + self.recurrent_f(child_h))  # (M, K, H)
@@ -82,11 +84,11 @@ class NaryTreeLSTMCell(nn.Module):
         self.input = nn.Linear(input_size, 4 * H)
         self.recurrent = nn.Linear(arity * H, (3 + arity) * H, bias=False)
 
-    def forward(self, x: Tensor, child_h: Tensor, child_c: Tensor, mask: Tensor):
+    def forward(self, x: Tensor, child_h: Tensor, child_c: Tensor, mask: Tensor | None):
         """x (M, D), child_h/child_c (M, K, H) with K <= N, mask (M, K) -> (h, c), (M, H)."""
         return self.recur(self.input(x), child_h, child_c, mask)
 
-    def recur(self, wx: Tensor, child_h: Tensor, child_c: Tensor, mask: Tensor):
+    def recur(self, wx: Tensor, child_h: Tensor, child_c: Tensor, mask: Tensor | None):
         """:meth:`forward` from the input projection ``wx = self.input(x)`` (M, 4H)."""
         M, K, H = child_h.shape
         if K > self.arity:
@@ -95,8 +97,9 @@ class NaryTreeLSTMCell(nn.Module):
             i, o, u = wx[:, :H].sigmoid(), wx[:, H : 2 * H].sigmoid(), wx[:, 2 * H : 3 * H].tanh()
             c = i * u
             return o * torch.tanh(c), c
-        keep = mask.unsqueeze(-1)
-        child_h, child_c = child_h.where(keep, 0.0), child_c.where(keep, 0.0)
+        if mask is not None:  # where(), not *: padding may hold NaN
+            keep = mask.unsqueeze(-1)  # (M, K, 1)
+            child_h, child_c = child_h.where(keep, 0.0), child_c.where(keep, 0.0)
         if K < self.arity:  # empty slots hold zero states
             pad = child_h.new_zeros(M, self.arity - K, H)
             child_h, child_c = torch.cat([child_h, pad], 1), torch.cat([child_c, pad], 1)

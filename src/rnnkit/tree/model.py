@@ -63,16 +63,21 @@ class TreeLSTM(nn.Module):
     def forward(self, batch: TreeBatch) -> tuple[Tensor, Tensor]:
         """Every node's (h, c), each (N, H), in the batch's row order; one cell call per
         level."""
-        x = self.dropout(self.embed(batch.tokens))  # (N, E)
-        wx = self.cell.input(x)  # (N, 4H): every node's input projection in one product
         N, H = batch.num_nodes, self.hidden_size
+        # Every node's input projection W x + b in one product. Nodes without a token (inner
+        # nodes of a constituency parse, about half of them) have x = 0: only the bias.
+        has_token = (batch.tokens != PAD).nonzero().squeeze(1)
+        x = self.dropout(self.embed(batch.tokens[has_token]))  # (N_tok, E)
+        wx = self.cell.input.bias.expand(N, -1).index_copy(0, has_token, self.cell.input(x))
         # Each level writes its own rows; later levels gather their children's rows. The
         # gathers keep only indices for backward, so writing later rows in place is safe.
         h_all, c_all = x.new_zeros(N, H), x.new_zeros(N, H)
-        for (start, end), slots in zip(batch.levels, batch.children, strict=True):
-            mask = slots >= 0  # (M, K)
-            index = slots.clamp(min=0)
-            h, c = self.cell.recur(wx[start:end], h_all[index], c_all[index], mask)
+        for (start, end), slots, full in zip(batch.levels, batch.children, batch.full, strict=True):
+            mask = None if full else slots >= 0  # (M, K); None: no empty slots at this level
+            index = slots.clamp(min=0).view(-1)  # index_select: its backward is index_add
+            child_h = h_all.index_select(0, index).view(*slots.shape, H)  # (M, K, H)
+            child_c = c_all.index_select(0, index).view(*slots.shape, H)
+            h, c = self.cell.recur(wx[start:end], child_h, child_c, mask)
             h_all[start:end], c_all[start:end] = h, c
         return h_all, c_all
 

@@ -180,6 +180,9 @@ class ModelConfig(_Section):
     embed: int | None = None
     """Tasks with tokens (sequence-to-sequence, tree tasks): E, the token embedding size;
     None: the hidden size."""
+    embeddings: str | None = None
+    """Tree tasks: initialize the token embeddings from this GloVe/word2vec text file (its
+    dimension is the embedding size; words it lacks start random)."""
     attention: Literal["none", "dot", "general", "additive"] = "general"
     """Sequence-to-sequence: the decoder's attention over the encoder outputs (Luong dot or
     general, Bahdanau additive), or none (the decoder sees only the bridged final state)."""

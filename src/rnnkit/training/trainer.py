@@ -144,16 +144,27 @@ def _tree_model(config: RunConfig, task: Task, runner: dict, *, initialize: bool
     if m.name == "tree-lstm":
         # Binary parses have two ordered children; ListOps operators take up to 5 arguments.
         arity = 2 if config.task.tree_form == "binary" else 5
-        return TreeClassifier(
+        model = TreeClassifier(
             len(task.vocab), task.output_size, embed_size=embed, hidden_size=m.hidden,
             cell=m.tree_cell, arity=arity, dropout=m.dropout,
         )  # fmt: skip
-    model = SequenceModel(
-        embed, task.output_size, vocab_size=len(task.vocab), pooling=m.pooling, **runner
-    )
-    if initialize:
-        _initialize(config, task, [model.encoder])
-    return LeafSequenceModel(model)
+        table = model.encoder.embed
+    else:
+        inner = SequenceModel(
+            embed, task.output_size, vocab_size=len(task.vocab), pooling=m.pooling, **runner
+        )
+        if initialize:
+            _initialize(config, task, [inner.encoder])
+        model, table = LeafSequenceModel(inner), inner.embed
+    if initialize and m.embeddings is not None:
+        from rnnkit.text.vectors import read_word_vectors
+
+        weights, found = read_word_vectors(m.embeddings, task.vocab)
+        with torch.no_grad():
+            table.weight.copy_(weights)
+        if not config.train.quiet:
+            print(f"embeddings: {found} of {len(task.vocab) - 4} words found in {m.embeddings}")
+    return model
 
 
 def _initialize(config: RunConfig, task: Task, runners: list[nn.Module]) -> None:
@@ -283,11 +294,25 @@ class Trainer:
             last = ckpt.read_json(ckpt.checkpoint_dir(self.run_dir, "last") / "state.json")
             saved = last.get("task")
         self._check(config)
+        if config.model.embeddings is not None and not resume:
+            # The file fixes the embedding size; the saved config records it, so a loaded run
+            # needs no vectors file.
+            from rnnkit.text.vectors import vector_size
+
+            size = vector_size(config.model.embeddings)
+            if config.model.embed not in (None, size):
+                raise ConfigError(
+                    f"model.embed: {config.model.embed} differs from the {size} dimensions of "
+                    f"{config.model.embeddings}"
+                )
+            config = config.replace(embed=size)
+            self.config = config
         self.task = build_task(config.task, saved)
         self.task.load()
         self._check_task(config, self.task)
         seed_everything(t.seed)
-        self.model = build_model(config, self.task).to(self.device)
+        # Resuming loads every weight (and the RNG state) from the checkpoint: no initialization.
+        self.model = build_model(config, self.task, initialize=not resume).to(self.device)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(self.params, config.optim)
         self.main_metric = t.early_stopping or next(iter(self.task.metrics))
@@ -348,6 +373,11 @@ class Trainer:
                         f"{name}: not for --model tree-lstm (set --tree-cell childsum|nary "
                         f"instead); leave it at its default"
                     )
+        if m.embeddings is not None and not trees:
+            raise ConfigError(
+                f"model.embeddings: only for tree tasks ({', '.join(TREE_TASKS)}) so far, got "
+                f"task {config.task.name!r}"
+            )
         if m.embed is not None and not (seq2seq or trees):
             raise ConfigError(
                 f"model.embed: only for tasks that read tokens (sequence-to-sequence and tree "

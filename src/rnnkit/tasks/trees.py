@@ -20,7 +20,9 @@ from torch import Tensor, nn
 
 from rnnkit.tasks.base import Split, Task, stream_seed
 from rnnkit.text.batching import EpochBatches
+from rnnkit.text.parallel import DataError
 from rnnkit.text.vocab import Vocabulary
+from rnnkit.training.config import ConfigError
 from rnnkit.tree.batch import IGNORE, TreeBatch
 from rnnkit.tree.tree import Tree
 
@@ -98,10 +100,15 @@ class TreeTask(Task):
         """Root logits (B, C) from a tree model's (N, C) or a sequence model's (B, C)."""
         return output[y.roots] if output.shape[0] == y.num_nodes else output
 
-    def loss(self, output: Tensor, y: TreeBatch) -> Tensor:
+    def _loss_terms(self, output: Tensor, y: TreeBatch) -> tuple[Tensor, Tensor]:
+        """(logits, labels) the loss averages over: every labelled node or the roots."""
         if self.node_loss and output.shape[0] == y.num_nodes:
-            return F.cross_entropy(output.float(), y.labels, ignore_index=IGNORE)
-        return F.cross_entropy(self._roots(output, y).float(), y.labels[y.roots])
+            return output.float(), y.labels
+        return self._roots(output, y).float(), y.labels[y.roots]
+
+    def loss(self, output: Tensor, y: TreeBatch) -> Tensor:
+        """Mean cross-entropy over the labelled nodes (``node_loss``) or the roots."""
+        return F.cross_entropy(*self._loss_terms(output, y), ignore_index=IGNORE)
 
     def score(self, output: Tensor, y: TreeBatch) -> dict[str, float]:
         roots = self._roots(output, y)
@@ -118,21 +125,26 @@ class TreeTask(Task):
         bf16: bool = False,
         **decoding: Any,
     ) -> dict[str, float]:
-        """Accuracy and loss over ``split`` in batches of ``batch_size`` trees (weighted by
-        trees)."""
+        """Root accuracy and the loss over ``split``, in batches of ``batch_size`` trees; the
+        same numbers whatever the batch size (the loss is a mean over all its terms)."""
         trees = self.trees(split)
         was_training = model.training
         model.eval()
-        totals = {"accuracy": 0.0, "loss": 0.0}
+        correct, loss_sum, terms = 0, 0.0, 0
         with torch.no_grad(), torch.autocast(torch.device(device).type, torch.bfloat16,
                                              enabled=bf16):  # fmt: skip
             for start in range(0, len(trees), batch_size):
-                chunk = trees[start : start + batch_size]
-                batch = TreeBatch.build(chunk, self.vocab).to(device)
-                for k, v in self.score(model(batch).float(), batch).items():
-                    totals[k] += v * len(chunk)
+                batch = TreeBatch.build(trees[start : start + batch_size], self.vocab).to(device)
+                output = model(batch).float()
+                labels = batch.labels[batch.roots]
+                correct += int((self._roots(output, batch).argmax(-1) == labels).sum())
+                logits, targets = self._loss_terms(output, batch)
+                loss_sum += F.cross_entropy(
+                    logits, targets, ignore_index=IGNORE, reduction="sum"
+                ).item()
+                terms += int((targets != IGNORE).sum())
         model.train(was_training)
-        return {k: v / len(trees) for k, v in totals.items()}
+        return {"accuracy": correct / len(trees), "loss": loss_sum / max(terms, 1)}
 
     def state_dict(self) -> dict[str, Any]:
         return {"vocab": self.vocab.to_dict()}
@@ -151,7 +163,13 @@ def build_tree_task(config: TaskConfig, state: dict[str, Any] | None = None) -> 
     def load(path: str) -> Callable[[], list[Tree]]:
         def read() -> list[Tree]:
             trees = [sentiment_labels(t, config.classes) for t in read_bracketed(path)]
-            return [t for t in trees if t is not None]  # binary: neutral sentences dropped
+            kept = [t for t in trees if t is not None]  # binary: neutral sentences dropped
+            if not kept:
+                raise DataError(
+                    f"{path}: no trees left: every root is neutral, and --classes binary drops "
+                    f"neutral sentences"
+                )
+            return kept
 
         return read
 
@@ -183,19 +201,26 @@ def _listops(config: TaskConfig) -> TreeTask:
 
     @cache
     def train_data() -> list:
-        return listops.generate(config.train_size, seed=stream_seed(seed, "train"),
-                                max_tokens=config.seq_len)  # fmt: skip
+        try:
+            return listops.generate(config.train_size, seed=stream_seed(seed, "train"),
+                                    max_tokens=config.seq_len)  # fmt: skip
+        except ValueError as e:
+            raise ConfigError(
+                f"task.train_size: cannot draw {config.train_size} distinct expressions of at "
+                f"most seq_len={config.seq_len} tokens ({e}); lower --train-size or raise "
+                f"--seq-len"
+            ) from None
 
-    def held_out(stream: str, size: int) -> Callable[[], list[Tree]]:
-        def make() -> list[Tree]:
-            # Every length, and never an expression of the training set: drawn from their own
-            # seed, then filtered (short expressions recur often).
-            seen = {tuple(listops.to_tokens(e)) for _, e in train_data()}
-            data = listops.generate(2 * size, seed=stream_seed(seed, stream))
-            fresh = [e for _, e in data if tuple(listops.to_tokens(e)) not in seen]
-            return [form(e) for e in fresh[:size]]
-
-        return make
+    @cache
+    def held_out(stream: str) -> list:
+        # Every length, and never an expression of the training set (nor, for the test set,
+        # of the validation set): drawn from their own seed, then filtered (short expressions
+        # recur often).
+        size = config.valid_size if stream == "valid" else config.test_size
+        taken = [train_data()] + ([held_out("valid")] if stream == "test" else [])
+        seen = {tuple(listops.to_tokens(e)) for data in taken for _, e in data}
+        data = listops.generate(2 * size, seed=stream_seed(seed, stream))
+        return [(v, e) for v, e in data if tuple(listops.to_tokens(e)) not in seen][:size]
 
     vocab = Vocabulary([*SPECIALS, *listops.SYMBOLS, *listops.OPERATORS])
     return TreeTask(
@@ -204,7 +229,7 @@ def _listops(config: TaskConfig) -> TreeTask:
         num_classes=10,
         splits={
             "train": lambda: [form(e) for _, e in train_data()],
-            "valid": held_out("valid", config.valid_size),
-            "test": held_out("test", config.test_size),
+            "valid": lambda: [form(e) for _, e in held_out("valid")],
+            "test": lambda: [form(e) for _, e in held_out("test")],
         },
     )

@@ -103,10 +103,10 @@ class TaskConfig(_Section):
     """translate: split text into characters, whitespace words, or BPE subwords (learned on
     the training data with the tokenizers library); generated tasks always use characters."""
     min_freq: int = 1
-    """translate: char/word tokens seen fewer times map to <unk>; BPE: the fewest times a
-    pair must occur to be merged."""
+    """translate, trees: tokens seen fewer times map to <unk>; BPE: the fewest times a pair
+    must occur to be merged."""
     max_vocab: int | None = None
-    """translate, char/word: keep at most this many tokens per side; None: all."""
+    """translate (char/word), trees: keep at most this many tokens (per side); None: all."""
     bpe_size: int = 8000
     """translate, BPE: the vocabulary size learned per side."""
 

@@ -365,6 +365,13 @@ class Trainer:
                 "model.bidirectional": m.bidirectional,
                 "model.pooling": m.pooling != "last",
                 "model.cell": m.cell != "lstm",
+                "model.init": m.init != "default",
+                "model.forget_bias": m.forget_bias is not None,
+                "model.peephole": m.peephole,
+                "model.norm": m.norm != "none",
+                "model.proj_size": m.proj_size is not None,
+                "model.residual": m.residual,
+                "model.path": m.path != "auto",
                 "train.tbptt": config.train.tbptt != 0,
             }
             for name, used in sequence_only.items():
@@ -373,6 +380,11 @@ class Trainer:
                         f"{name}: not for --model tree-lstm (set --tree-cell childsum|nary "
                         f"instead); leave it at its default"
                     )
+        if m.name == "sequence" and m.tree_cell != "childsum":
+            raise ConfigError(
+                f"model.tree_cell: only for --model tree-lstm, got {m.tree_cell!r} with --model "
+                f"sequence"
+            )
         if m.embeddings is not None and not trees:
             raise ConfigError(
                 f"model.embeddings: only for tree tasks ({', '.join(TREE_TASKS)}) so far, got "
@@ -697,7 +709,8 @@ def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
 
 def _default_run_dir(config: RunConfig) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{config.task.name}-{config.model.cell}-{stamp}"
+    model = config.model.cell if config.model.name == "sequence" else config.model.name
+    return Path("runs") / f"{config.task.name}-{model}-{stamp}"
 
 
 def train(config: RunConfig | str | Path | None = None, *, resume=None, **overrides) -> Run:

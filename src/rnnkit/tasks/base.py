@@ -5,6 +5,7 @@ the batches an uninterrupted one would, and nothing large is ever held in memory
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -27,6 +28,26 @@ def stream_seed(seed: int, stream: str, index: int = 0) -> int:
 def stream_generator(seed: int, stream: str, index: int = 0) -> torch.Generator:
     """A CPU generator seeded from ``(seed, stream, index)``: independent draws per step."""
     return torch.Generator().manual_seed(stream_seed(seed, stream, index))
+
+
+class Splits:
+    """Split name -> data, each read (or generated) by its own function once, when first
+    asked for: a loaded model needs none of them, a trainer asks for all before step 1."""
+
+    def __init__(self, task: str, loaders: dict[str, Callable[[], Any]]) -> None:
+        self.task, self.loaders, self._data = task, loaders, {}
+
+    def __getitem__(self, split: str) -> Any:
+        if split not in self._data:
+            if split not in self.loaders:
+                raise ValueError(f"split: task {self.task!r} has no {split!r} data")
+            self._data[split] = self.loaders[split]()
+        return self._data[split]
+
+    def load(self) -> None:
+        """Read every split now, so that a bad file fails before training starts."""
+        for split in self.loaders:
+            self[split]
 
 
 class Task(ABC):

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.decoding import Hypothesis, beam_search, greedy
-from rnnkit.tasks.base import Split, Task, stream_seed
+from rnnkit.tasks.base import Split, Splits, Task, stream_seed
 from rnnkit.text.batching import EpochBatches
 from rnnkit.text.codec import Codec
 from rnnkit.text.vocab import BOS, EOS, PAD, SPECIALS, Vocabulary
@@ -104,8 +104,7 @@ class Seq2SeqTask(Task):
     ) -> None:
         self.name = name
         self.src_codec, self.tgt_codec = source, target
-        self._loaders = pairs
-        self._pairs: dict[str, Pairs] = {}
+        self._splits = Splits(name, pairs)
         self._generate = generate
         self.target = target_metric
         self.metrics = {m: "max" for m in metrics}
@@ -113,16 +112,10 @@ class Seq2SeqTask(Task):
     # -- data -------------------------------------------------------------------------------
     def pairs(self, split: str) -> Pairs:
         """The ``(source, target)`` strings of ``split`` (read or generated once)."""
-        if split not in self._pairs:
-            if split not in self._loaders:
-                raise ValueError(f"split: task {self.name!r} has no {split!r} data")
-            self._pairs[split] = self._loaders[split]()
-        return self._pairs[split]
+        return self._splits[split]
 
     def load(self) -> None:
-        """Read (or generate) every split now: a bad file fails before training starts."""
-        for split in self._loaders:
-            self.pairs(split)
+        self._splits.load()
 
     def encode_source(self, text: str) -> list[int]:
         return self.src_codec.encode(text, eos=True)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.tasks.base import Split, Task, stream_seed
+from rnnkit.tasks.base import Split, Splits, Task, stream_seed
 from rnnkit.text.batching import EpochBatches
 from rnnkit.text.parallel import DataError
 from rnnkit.text.vocab import Vocabulary
@@ -56,20 +56,16 @@ class TreeTask(Task):
         target: tuple[str, float] | None = None,
     ) -> None:
         self.name, self.vocab, self.output_size = name, vocab, num_classes
-        self._loaders, self._trees = splits, {}
+        self._splits = Splits(name, splits)
         self.node_loss, self.target = node_loss, target
 
     # -- data -------------------------------------------------------------------------------
     def trees(self, split: str) -> list[Tree]:
-        if split not in self._trees:
-            if split not in self._loaders:
-                raise ValueError(f"split: task {self.name!r} has no {split!r} data")
-            self._trees[split] = self._loaders[split]()
-        return self._trees[split]
+        """The trees of ``split`` (read or generated once)."""
+        return self._splits[split]
 
     def load(self) -> None:
-        for split in self._loaders:
-            self.trees(split)
+        self._splits.load()
 
     @cached_property
     def _batches(self) -> EpochBatches:

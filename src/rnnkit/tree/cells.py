@@ -12,6 +12,21 @@ import torch
 from torch import Tensor, nn
 
 
+def _leaves(wx: Tensor, H: int) -> tuple[Tensor, Tensor]:
+    """Nodes without children: no recurrent term and no cell state flowing in."""
+    i, o, u = wx[:, :H].sigmoid(), wx[:, H : 2 * H].sigmoid(), wx[:, 2 * H : 3 * H].tanh()
+    c = i * u
+    return o * torch.tanh(c), c
+
+
+def _masked(child_h: Tensor, child_c: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+    """Zero the empty child slots (with where(), not *: padding may hold NaN)."""
+    if mask is None:
+        return child_h, child_c
+    keep = mask.unsqueeze(-1)  # (M, K, 1)
+    return child_h.where(keep, 0.0), child_c.where(keep, 0.0)
+
+
 class ChildSumTreeLSTMCell(nn.Module):
     r"""Child-Sum Tree-LSTM: any number of unordered children, summed.
 
@@ -44,13 +59,9 @@ class ChildSumTreeLSTMCell(nn.Module):
         """:meth:`forward` from the input projection ``wx = self.input(x)`` (M, 4H), which a
         runner computes for all nodes at once."""
         H = self.hidden_size
-        if child_h.shape[1] == 0:  # leaves: no recurrent term, no forget gate
-            i, o, u = wx[:, :H].sigmoid(), wx[:, H : 2 * H].sigmoid(), wx[:, 2 * H : 3 * H].tanh()
-            c = i * u
-            return o * torch.tanh(c), c
-        if mask is not None:  # where(), not *: padding may hold NaN
-            keep = mask.unsqueeze(-1)  # (M, K, 1)
-            child_h, child_c = child_h.where(keep, 0.0), child_c.where(keep, 0.0)
+        if child_h.shape[1] == 0:
+            return _leaves(wx, H)
+        child_h, child_c = _masked(child_h, child_c, mask)
         iou = wx[:, : 3 * H] + self.recurrent_iou(child_h.sum(1))
         i, o, u = iou[:, :H].sigmoid(), iou[:, H : 2 * H].sigmoid(), iou[:, 2 * H :].tanh()
         f = torch.sigmoid(wx[:, None, 3 * H :] + self.recurrent_f(child_h))  # (M, K, H)
@@ -93,13 +104,9 @@ class NaryTreeLSTMCell(nn.Module):
         M, K, H = child_h.shape
         if K > self.arity:
             raise ValueError(f"children: a {self.arity}-ary cell got nodes with {K} child slots")
-        if K == 0:  # leaves: every slot empty, so U h = 0 and no cell state flows in
-            i, o, u = wx[:, :H].sigmoid(), wx[:, H : 2 * H].sigmoid(), wx[:, 2 * H : 3 * H].tanh()
-            c = i * u
-            return o * torch.tanh(c), c
-        if mask is not None:  # where(), not *: padding may hold NaN
-            keep = mask.unsqueeze(-1)  # (M, K, 1)
-            child_h, child_c = child_h.where(keep, 0.0), child_c.where(keep, 0.0)
+        if K == 0:  # every slot empty: U h = 0
+            return _leaves(wx, H)
+        child_h, child_c = _masked(child_h, child_c, mask)
         if K < self.arity:  # empty slots hold zero states
             pad = child_h.new_zeros(M, self.arity - K, H)
             child_h, child_c = torch.cat([child_h, pad], 1), torch.cat([child_c, pad], 1)

@@ -32,7 +32,7 @@ MODELS = {
 BUCKETS = [(1, 50), (51, 100), (101, 200), (201, 400), (401, 10**9)]
 
 
-def by_length(task, model, batch_size: int = 250) -> dict[str, float]:
+def by_length(task, model, device: str, batch_size: int = 250) -> dict[str, float]:
     """Test accuracy per length bucket (tokens without parentheses)."""
     trees = task.trees("test")
     correct: dict[str, list[int]] = {}
@@ -40,7 +40,7 @@ def by_length(task, model, batch_size: int = 250) -> dict[str, float]:
     with torch.no_grad():
         for start in range(0, len(trees), batch_size):
             chunk = trees[start : start + batch_size]
-            batch = TreeBatch.build(chunk, task.vocab)
+            batch = TreeBatch.build(chunk, task.vocab).to(device)
             out = model(batch)
             roots = out[batch.roots] if out.shape[0] == batch.num_nodes else out
             hits = (roots.argmax(-1) == batch.labels[batch.roots]).tolist()
@@ -65,6 +65,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=None, help="also stop each run here")
     parser.add_argument("--out", default="/tmp/rnnkit-bench-listops")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rows = {}
@@ -76,7 +77,8 @@ def main() -> None:
             task="listops", hidden=args.hidden, embed=args.embed, lr=args.lr, clip=5.0,
             steps=args.steps, batch_size=64, eval_every=1000, valid_size=1000,
             test_size=args.test_size, seed=0, quiet=True, tensorboard=False, out=str(out),
-            max_time=args.minutes * 60 if args.minutes else None, **MODELS[name],
+            max_time=args.minutes * 60 if args.minutes else None, device=args.device,
+            **MODELS[name],
         )  # fmt: skip
         seconds = time.perf_counter() - start
         rows[name] = {
@@ -86,13 +88,13 @@ def main() -> None:
             "train_seconds": run.summary["wall_time_s"],
             "total_seconds": seconds,
             "parameters": run.summary["parameters"],
-            "by_length": by_length(run.task, run.model),
+            "by_length": by_length(run.task, run.model, run.summary["device"]),
         }
         RESULTS.mkdir(exist_ok=True)
         with open(RESULTS / "listops.jsonl", "a") as f:
-            entry = {"model": name, "hidden": args.hidden, "embed": args.embed, "lr": args.lr,
-                     "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M"),
-                     **rows[name]}  # fmt: skip
+            entry = {"model": name, "device": run.summary["device"], "hidden": args.hidden,
+                     "embed": args.embed, "lr": args.lr, "torch": torch.__version__,
+                     "date": time.strftime("%Y-%m-%d %H:%M"), **rows[name]}  # fmt: skip
             f.write(json.dumps(entry) + "\n")
         print(f"{name}: test {rows[name]['test']:.4f} after {rows[name]['steps']} steps "
               f"({rows[name]['train_seconds']:.0f} s)", flush=True)  # fmt: skip

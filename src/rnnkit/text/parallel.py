@@ -9,7 +9,14 @@ class DataError(ValueError):
     """An input file rnnkit cannot read; the message names the file and line."""
 
 
-def _lines(path: Path) -> list[str]:
+def read_text_lines(path: str | Path) -> list[str]:
+    """The lines of a UTF-8 text file (a final newline ends the last line, ``\r`` is
+    dropped), shared by every line-based reader.
+
+    Raises:
+        DataError: a missing or empty file, or bytes that are not UTF-8 (with the line).
+    """
+    path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     data = path.read_bytes()
@@ -42,7 +49,7 @@ def read_parallel(source: str | Path, target: str | Path | None = None) -> list[
     source = Path(source)
     if target is None:
         pairs = []
-        for number, line in enumerate(_lines(source), 1):
+        for number, line in enumerate(read_text_lines(source), 1):
             parts = line.split("\t")
             if len(parts) != 2:
                 what = "no tab" if len(parts) == 1 else f"{len(parts) - 1} tabs"
@@ -54,7 +61,7 @@ def read_parallel(source: str | Path, target: str | Path | None = None) -> list[
             pairs.append((src, tgt))
         return pairs
     target = Path(target)
-    src_lines, tgt_lines = _lines(source), _lines(target)
+    src_lines, tgt_lines = read_text_lines(source), read_text_lines(target)
     if len(src_lines) != len(tgt_lines):
         raise DataError(
             f"{source} has {len(src_lines)} lines but {target} has {len(tgt_lines)}; the two "

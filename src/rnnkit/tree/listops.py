@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from rnnkit.text.parallel import DataError, _lines
+from rnnkit.text.parallel import DataError, read_text_lines
 from rnnkit.tree.tree import Tree
 
 OPERATORS: tuple[str, ...] = ("MAX", "MIN", "MED", "SM")
@@ -296,7 +296,7 @@ def read_listops(path: str | Path) -> list[tuple[int, Op]]:
     """
     path = Path(path)
     examples = []
-    for number, line in enumerate(_lines(path), 1):
+    for number, line in enumerate(read_text_lines(path), 1):
         if not line.strip():
             raise DataError(f"{path}:{number}:1: empty line")
         examples.append(parse_line(line, source=str(path), line_number=number))

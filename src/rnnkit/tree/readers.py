@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from rnnkit.text.parallel import DataError, _lines
+from rnnkit.text.parallel import DataError, read_text_lines
 from rnnkit.text.vocab import Vocabulary
 from rnnkit.tree.tree import Tree
 
@@ -236,7 +236,7 @@ def format_bracketed(tree: Tree) -> str:
 
 def _tree_lines(path: Path) -> list[tuple[int, str]]:
     """``(line number, text)`` of a UTF-8 file, blank lines at its end dropped."""
-    lines = _lines(path)
+    lines = read_text_lines(path)
     if lines[0].startswith("\ufeff"):  # a byte-order mark is not part of the first tree
         lines[0] = lines[0][1:]
     while lines and not lines[-1].strip():

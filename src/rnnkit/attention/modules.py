@@ -131,10 +131,10 @@ class LuongAttention(nn.Module):
             self.weight = nn.Linear(query_size + key_size, hidden, bias=False)
             self.v = nn.Linear(hidden, 1, bias=False)
 
-    def prepare(self, keys: Tensor) -> Tensor:
-        """W k for every key ("general"; the keys themselves otherwise); pass as
-        ``prepared=``."""
-        return self.weight(keys) if self.kind == "general" else keys
+    def prepare(self, keys: Tensor) -> Tensor | None:
+        """W k for every key, to pass as ``prepared=`` ("general"; None for the other scores,
+        which have nothing to compute once per source)."""
+        return self.weight(keys) if self.kind == "general" else None
 
     def scores(self, query: Tensor, keys: Tensor, prepared: Tensor | None = None) -> Tensor:
         """(B, Q, Dq), (B, S, Dk) -> (B, Q, S)."""

@@ -197,6 +197,13 @@ def task_span(task: Task) -> int:
     return _inputs(x).shape[1]
 
 
+def _refuse(fields: dict[str, bool], why: str) -> None:
+    """ConfigError for the first field set (True) in ``fields``: ``"<field>: <why>"``."""
+    for name, used in fields.items():
+        if used:
+            raise ConfigError(f"{name}: {why}")
+
+
 def model_label(config: RunConfig) -> str:
     """A short name of the model for people: the cell, or the Tree-LSTM and its cell."""
     m = config.model
@@ -374,12 +381,8 @@ class Trainer:
                 "model.path": m.path != "auto",
                 "train.tbptt": config.train.tbptt != 0,
             }
-            for name, used in sequence_only.items():
-                if used:
-                    raise ConfigError(
-                        f"{name}: not for --model tree-lstm (set --tree-cell childsum|nary "
-                        f"instead); leave it at its default"
-                    )
+            _refuse(sequence_only, "not for --model tree-lstm (set --tree-cell childsum|nary "
+                    "instead); leave it at its default")  # fmt: skip
         if m.name == "sequence" and m.tree_cell != "childsum":
             raise ConfigError(
                 f"model.tree_cell: only for --model tree-lstm, got {m.tree_cell!r} with --model "
@@ -401,12 +404,8 @@ class Trainer:
                 "model.proj_size": m.proj_size is not None,
                 "train.tbptt": config.train.tbptt != 0,
             }
-            for name, used in unused.items():
-                if used:
-                    raise ConfigError(
-                        f"{name}: not for sequence-to-sequence tasks (task "
-                        f"{config.task.name!r}); leave it at its default"
-                    )
+            _refuse(unused, f"not for sequence-to-sequence tasks (task {config.task.name!r}); "
+                    "leave it at its default")  # fmt: skip
 
     @staticmethod
     def _check_task(config: RunConfig, task: Task) -> None:

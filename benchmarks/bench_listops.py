@@ -54,6 +54,14 @@ def by_length(task, model, device: str, batch_size: int = 250) -> dict[str, floa
     } | {f"n {k}": len(v) for k, v in correct.items()}
 
 
+def tree_options(name: str, args: argparse.Namespace) -> dict:
+    """The tree cell and tree form: they apply to the Tree-LSTM only (sequence models read
+    the flat tokens)."""
+    if name != "tree-lstm":
+        return {}
+    return {"tree_cell": args.tree_cell, "tree_form": args.tree_form}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=15000)
@@ -66,6 +74,9 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/rnnkit-bench-listops")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--tree-cell", default="childsum", choices=["childsum", "nary"])
+    parser.add_argument("--tree-form", default="binary", choices=["binary", "operator"])
+    parser.add_argument("--dropout", type=float, default=0.0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rows = {}
@@ -78,7 +89,7 @@ def main() -> None:
             steps=args.steps, batch_size=64, eval_every=1000, valid_size=1000,
             test_size=args.test_size, seed=0, quiet=True, tensorboard=False, out=str(out),
             max_time=args.minutes * 60 if args.minutes else None, device=args.device,
-            **MODELS[name],
+            dropout=args.dropout, **MODELS[name] | tree_options(name, args),
         )  # fmt: skip
         seconds = time.perf_counter() - start
         rows[name] = {
@@ -92,7 +103,8 @@ def main() -> None:
         }
         RESULTS.mkdir(exist_ok=True)
         with open(RESULTS / "listops.jsonl", "a") as f:
-            entry = {"model": name, "device": run.summary["device"], "hidden": args.hidden,
+            entry = {"model": name, **tree_options(name, args), "dropout": args.dropout,
+                     "device": run.summary["device"], "hidden": args.hidden,
                      "embed": args.embed, "lr": args.lr, "torch": torch.__version__,
                      "date": time.strftime("%Y-%m-%d %H:%M"), **rows[name]}  # fmt: skip
             f.write(json.dumps(entry) + "\n")

@@ -37,7 +37,11 @@ step remembers for about T = 1 / (1 - f) steps; chrono spreads these time scales
 - GRU: the update gate z plays the forget gate's part, since ``h = (1 - z) n + z h_prev``
   keeps a fraction z of the old state: b_z = log(u), other gates 0. There is no separate input
   gate, (1 - z) is already tied to z, so nothing corresponds to b_i = -b_f.
+- minLSTM: as the LSTM (gate order f, i): b_f = log(u), b_i = -b_f.
+- minGRU: ``h = (1 - z) h_prev + z h~`` keeps a fraction 1 - z, so b_z = -log(u).
 - Cells without a forget-like gate (RNN) get zeros.
+
+minGRU and minLSTM have no recurrent weights: ``recurrent_weights`` has nothing to set there.
 
 ``forget_bias=c`` sets the LSTM forget-gate bias to the constant c (``bias_ih`` = c,
 ``bias_hh`` = 0 there) after ``bias`` has been applied, as Jozefowicz et al. 2015 recommend
@@ -61,7 +65,7 @@ from typing import Literal, TypeVar, get_args
 import torch
 from torch import Tensor, nn
 
-from rnnkit.cells import GRUCell, LSTMCell, RecurrentCell
+from rnnkit.cells import GRUCell, LSTMCell, MinGRUCell, MinLSTMCell, RecurrentCell
 
 WeightInit = Literal[
     "xavier_uniform",
@@ -79,9 +83,11 @@ BIAS_INITS: tuple[str, ...] = get_args(BiasInit)
 
 # Index of the gate that decides how much old state survives a step, per cell class; the
 # index of the gate chrono sets to minus that bias (None: the cell has no independent one).
-_FORGET_GATE: dict[type[RecurrentCell], tuple[int, int | None]] = {
+_FORGET_GATE: dict[type[RecurrentCell], tuple[int | None, int | None]] = {
     LSTMCell: (1, 0),  # i, f, g, o: forget f, input i
     GRUCell: (1, None),  # r, z, n: update z; its input side is 1 - z
+    MinLSTMCell: (0, 1),  # f, i, h~
+    MinGRUCell: (None, 0),  # z, h~: z is the input side, its keep side is 1 - z
 }
 
 M = TypeVar("M", bound=nn.Module)
@@ -163,13 +169,15 @@ def initialize(
         for cell in cells:
             H = cell.hidden_size
             _init_blocks(cell.weight_ih, H, input_weights, gain, H)
-            _init_blocks(cell.weight_hh, H, recurrent_weights, gain, H)
+            if getattr(cell, "weight_hh", None) is not None:  # minGRU/minLSTM have none
+                _init_blocks(cell.weight_hh, H, recurrent_weights, gain, H)
             weight_hr = getattr(cell, "weight_hr", None)
             if weight_hr is not None:  # one block: the projection is not split by gate
                 _init_blocks(weight_hr, weight_hr.shape[0], recurrent_weights, gain, H)
             if bias != "keep" and cell.bias_ih is not None:
                 cell.bias_ih.zero_()
-                cell.bias_hh.zero_()
+                if getattr(cell, "bias_hh", None) is not None:
+                    cell.bias_hh.zero_()
             if bias == "chrono" and cell in gated:
                 _chrono(cell, t_max)
             if forget_bias is not None and cell in lstm:
@@ -204,7 +212,8 @@ def _chrono(cell: RecurrentCell, t_max: float) -> None:
     # Drawn in float64 on the CPU so a seed gives the same values on every device and dtype.
     b = torch.empty(H, dtype=torch.float64).uniform_(1.0, t_max - 1.0).log_()
     b = b.to(cell.bias_ih)
-    cell.bias_ih[forget * H : (forget + 1) * H] = b
+    if forget is not None:
+        cell.bias_ih[forget * H : (forget + 1) * H] = b
     if opposite is not None:
         cell.bias_ih[opposite * H : (opposite + 1) * H] = -b
 

@@ -690,7 +690,8 @@ def test_recurrent_rejects_empty_sequence(batch_first):
     [
         (
             {"cell": "transformer"},
-            r"^cell: expected one of \['gru', 'lstm', 'rnn'\], got 'transformer'",
+            r"^cell: expected one of \['gru', 'lstm', 'mingru', 'minlstm', 'rnn'\], "
+            r"got 'transformer'",
         ),
         ({"dropout": 1.5}, r"^dropout: expected a probability in \[0, 1\), got 1\.5"),
         ({"dropout": -0.1}, r"^dropout: expected a probability in \[0, 1\), got -0\.1"),
@@ -814,7 +815,8 @@ def test_batch_norm_training_step_with_one_live_row_keeps_its_input():
         ),
         (
             {"cell": nn.LSTM},
-            r"^cell: expected one of \['gru', 'lstm', 'rnn'\] or a RecurrentCell subclass",
+            r"^cell: expected one of \['gru', 'lstm', 'mingru', 'minlstm', 'rnn'\] "
+            r"or a RecurrentCell subclass",
         ),
         (
             {"cell": "lstm", "bidirectional": "no"},

@@ -277,7 +277,11 @@ def test_parse_value(key, text, value):
         ("hidden", "1.5", "--hidden: expected an integer, got '1.5'"),
         ("lr", "fast", "--lr: expected a number, got 'fast'"),
         ("bidirectional", "maybe", "--bidirectional: expected true or false, got 'maybe'"),
-        ("cell", "GRU", "--cell: expected one of 'rnn', 'lstm', 'gru', got 'GRU'"),
+        (
+            "cell",
+            "GRU",
+            "--cell: expected one of 'rnn', 'lstm', 'gru', 'mingru', 'minlstm', got 'GRU'",
+        ),
         ("proj_size", "x", "--proj-size: expected an integer, got 'x'"),
         ("seq_len", "ten", "--seq-len: expected an integer, got 'ten'"),
     ],

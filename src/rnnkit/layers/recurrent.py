@@ -16,7 +16,9 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnkit.cells import CELLS, BNLSTMState, GRUCell, LSTMState, RecurrentCell, map_state
 from rnnkit.cells.base import check_input, check_shape
+from rnnkit.cells.minimal import MinimalCell
 from rnnkit.layers import fused, kernels
+from rnnkit.scan import linear as scan
 
 Path = Literal["auto", "fused", "custom", "reference"]
 PATHS = ("auto", "fused", "custom", "reference")
@@ -320,6 +322,8 @@ class Recurrent(nn.Module):
 
 def _run_direction(cell, x, state, lengths, batch_sizes, path):
     """One cell over time-major sorted ``x`` (T, B, D). Returns (out (T, B, H_out), final)."""
+    if path == "custom" and isinstance(cell, MinimalCell):
+        return _run_linear(cell, x, state, lengths)
     if path == "custom":
         kernel = kernels.for_cell(cell)
         if kernel is not None:
@@ -330,6 +334,27 @@ def _run_direction(cell, x, state, lengths, batch_sizes, path):
                 x, state = x.to(dtype), map_state(lambda s: s.to(dtype), state)
                 return kernel(cell, x, state, batch_sizes)
     return _loop(cell, x, state, lengths, hoist=(path == "custom"))
+
+
+def _run_linear(cell: MinimalCell, x: Tensor, state: Tensor, lengths: Tensor | None):
+    """A minGRU/minLSTM over all steps at once: its state is a linear recurrence in x alone,
+    solved by ``rnnkit.scan`` in the cell's mode. Padded steps (at the end, the input being
+    sorted) compute throwaway states that no valid step reads; their outputs become zeros."""
+    xp = cell.project_input(x)  # (T, B, G*H [+D])
+    log_a, log_b = cell.log_coefficients(xp)  # (T, B, H) each
+    # The logs and the carried state stay in float32 or wider, even under autocast.
+    dtype = torch.promote_types(log_a.dtype, torch.float32)
+    h = scan.solve(
+        log_a.to(dtype), log_b.to(dtype), state.to(dtype),
+        mode=cell.resolve_mode(x.device, x.shape[0]), chunk_size=cell.chunk_size,
+    ).to(x.dtype)  # fmt: skip
+    out = cell.readout(h, xp)
+    if lengths is None:
+        return out, h[-1]
+    lengths = lengths.to(x.device)
+    final = h[lengths - 1, torch.arange(x.shape[1], device=x.device)]
+    valid = torch.arange(x.shape[0], device=x.device)[:, None] < lengths[None, :]  # (T, B)
+    return out * valid[..., None], final
 
 
 def _loop(cell: RecurrentCell, x: Tensor, state, lengths: Tensor | None, hoist: bool):

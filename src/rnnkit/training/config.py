@@ -147,8 +147,9 @@ class ModelConfig(_Section):
     tree_cell: Literal["childsum", "nary"] = "childsum"
     """Tree-LSTM: Child-Sum (any number of unordered children) or N-ary (ordered children,
     per-child weights; Tai et al. 2015)."""
-    cell: Literal["rnn", "lstm", "gru"] = "lstm"
-    """Recurrent cell type."""
+    cell: Literal["rnn", "lstm", "gru", "mingru", "minlstm"] = "lstm"
+    """Recurrent cell type (minGRU and minLSTM: gates from the input alone, so a whole
+    sequence is one linear recurrence, solved by a loop or a parallel scan; Feng et al. 2024)."""
     hidden: int = 128
     """H: hidden units per layer and direction."""
     layers: int = 1
@@ -170,6 +171,13 @@ class ModelConfig(_Section):
     """LSTM only: layer- or recurrent batch normalization."""
     proj_size: int | None = None
     """LSTM only: project the hidden state to this size (LSTMP); None: no projection."""
+    scan: Literal["auto", "sequential", "scan", "chunked"] = "auto"
+    """minGRU/minLSTM only: how a sequence is solved (a loop, a log-space parallel scan, or
+    scans within chunks carried across them); auto: the fastest measured on the device."""
+    chunk_size: int = 64
+    """minGRU/minLSTM only: steps per chunk of the chunked scan."""
+    block: bool = False
+    """minGRU/minLSTM only: the paper's block per layer (layer norm, residual, MLP)."""
     init: Literal["default", "xavier", "orthogonal", "identity", "chrono"] = "default"
     """Weight initialization: torch's default uniform, Xavier, orthogonal recurrent weights,
     identity recurrent weights (IRNN), or chrono forget biases (LSTM/GRU, T_max = seq_len)."""
@@ -193,7 +201,7 @@ class ModelConfig(_Section):
     hidden)."""
 
     def _check(self) -> None:
-        self._positive("hidden", "layers", "proj_size", "embed")
+        self._positive("hidden", "layers", "proj_size", "embed", "chunk_size")
         if self.tie_embeddings and self.embed not in (None, self.hidden):
             raise ConfigError(
                 f"model.tie_embeddings: needs embed == hidden, got embed {self.embed} and hidden "
@@ -213,6 +221,22 @@ class ModelConfig(_Section):
                     f"model.{name}: only for cell 'lstm', got cell {self.cell!r} with "
                     f"{name}={getattr(self, name)!r}"
                 )
+        minimal_only = {
+            "scan": self.scan != "auto",
+            "chunk_size": self.chunk_size != 64,
+            "block": self.block,
+        }
+        for name, used in minimal_only.items():
+            if used and self.cell not in ("mingru", "minlstm"):
+                raise ConfigError(
+                    f"model.{name}: only for cells 'mingru' and 'minlstm', got cell "
+                    f"{self.cell!r} with {name}={getattr(self, name)!r}"
+                )
+        if self.cell in ("mingru", "minlstm") and self.init in ("orthogonal", "identity"):
+            raise ConfigError(
+                f"model.init: {self.init!r} sets recurrent weights; cell {self.cell!r} has none "
+                "(its gates read only the input)"
+            )
         if self.nonlinearity != "tanh" and self.cell != "rnn":
             raise ConfigError(
                 f"model.nonlinearity: only for cell 'rnn', got cell {self.cell!r} with "

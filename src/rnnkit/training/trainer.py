@@ -95,6 +95,8 @@ def build_model(config: RunConfig, task: Task, *, initialize: bool = True) -> nn
         options.update(peephole=m.peephole, norm=None if m.norm == "none" else m.norm)
         if m.proj_size is not None:
             options["proj_size"] = m.proj_size
+    if m.cell in ("mingru", "minlstm"):
+        options.update(mode=m.scan, chunk_size=m.chunk_size, block=m.block)
     # The recurrent part, the same for both kinds of model.
     runner = dict(
         cell=m.cell,

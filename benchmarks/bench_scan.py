@@ -1,0 +1,111 @@
+"""minGRU and minLSTM in each solver mode against torch.nn.GRU and torch.nn.LSTM: training step
+time (forward + backward), median milliseconds and the ratio to ``torch.nn.LSTM`` in the same run.
+
+    THP_MEM_ALLOC_ENABLE=1 .venv/bin/python benchmarks/bench_scan.py
+    .venv/bin/python benchmarks/bench_scan.py --lengths 256 --repeat 3      # quick look
+
+Also prints each mode's max abs error against a float64 sequential solve of the same layer, at
+every length. Rows are interleaved within every repeat, so a slow spell of this shared machine
+hits all rows alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+
+import torch
+from bench_core import time_ms
+from torch import Tensor, nn
+
+from rnnkit.layers import Recurrent
+
+MODES = ("sequential", "scan", "chunked", "auto")
+
+
+def rows(D: int, H: int):
+    """(name, module factory) for every benchmarked configuration."""
+    out = [
+        ("torch.nn.LSTM", lambda: nn.LSTM(D, H, batch_first=True)),
+        ("torch.nn.GRU", lambda: nn.GRU(D, H, batch_first=True)),
+    ]
+    for cell in ("mingru", "minlstm"):
+        for mode in MODES:
+            out.append((f"{cell} {mode}", lambda c=cell, m=mode: Recurrent(c, D, H, mode=m)))
+    return out
+
+
+def max_error(model: Recurrent, x: Tensor) -> float:
+    """Max abs difference of the outputs from a float64 sequential solve of the same layer."""
+    with torch.no_grad():
+        out = model(x)[0]
+        ref = Recurrent(model.cell_type, model.input_size, model.hidden_size, mode="sequential")
+        ref.load_state_dict(model.state_dict())
+        ref = ref.to(x.device, torch.float64)
+        return (out.double() - ref(x.double())[0]).abs().max().item()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--input", type=int, default=256)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--lengths", type=int, nargs="+", default=[256, 1024, 4096])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--only", nargs="*", help="substrings of row names to keep")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    B, D, H = args.batch, args.input, args.hidden
+    torch.manual_seed(0)
+    models = {
+        name: make().to(device)
+        for name, make in rows(D, H)
+        if not args.only or any(s in name for s in args.only) or name == "torch.nn.LSTM"
+    }
+    columns = [f"T={T}" for T in args.lengths]
+    jobs, errors = {}, {}
+    for T in args.lengths:
+        x = torch.randn(B, T, D, device=device, requires_grad=True)
+        for name, model in models.items():
+
+            def train_step(model=model, x=x):
+                out, _ = model(x)
+                out.sum().backward()
+
+            jobs[name, f"T={T}"] = train_step
+            if isinstance(model, Recurrent):
+                errors[name, f"T={T}"] = max_error(model, x.detach())
+    samples: dict[tuple[str, str], list[float]] = {key: [] for key in jobs}
+    for fn in jobs.values():
+        for _ in range(args.warmup):
+            fn()
+    for rep in range(args.repeat):
+        for key, fn in jobs.items():
+            samples[key].append(time_ms(fn, 1, 0, sync))
+        print(f"  repeat {rep + 1}/{args.repeat} done", flush=True)
+    med = {key: statistics.median(v) for key, v in samples.items()}
+    print()
+    print(
+        f"training step (forward + backward), device={device.type} threads={args.threads} B={B} "
+        f"D={D} H={H} float32 torch={torch.__version__} "
+        f"THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE')} median of {args.repeat}"
+    )
+    print("| row | " + " | ".join(f"{c} ms | vs LSTM | max err" for c in columns) + " |")
+    print("|---" * (1 + 3 * len(columns)) + "|")
+    for name in models:
+        cells = []
+        for col in columns:
+            t, ref = med[name, col], med["torch.nn.LSTM", col]
+            err = errors.get((name, col))
+            cells.append(f"{t:.1f} | {t / ref:.2f}x | {'-' if err is None else f'{err:.1e}'}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()

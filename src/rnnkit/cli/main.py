@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import typing
 from pathlib import Path
@@ -24,6 +25,8 @@ from rnnkit.cli import demo as demo_command
 from rnnkit.export import ExportError
 from rnnkit.text.parallel import DataError
 from rnnkit.training.checkpoint import CheckpointError
+from rnnkit.training import distributed
+from rnnkit.training.distributed import WorkerFailed
 from rnnkit.training.config import (
     FLAT,
     SECTIONS,
@@ -82,6 +85,8 @@ def train(args: argparse.Namespace) -> int:
     from rnnkit.training.config import apply_overrides, load_file
     from rnnkit.training.trainer import Trainer
 
+    if args.nproc != 1:
+        return _launch(args)
     overrides = {k: v for k, v in vars(args).items() if k in FLAT}
     if args.resume is not None:
         if args.config is not None:
@@ -103,6 +108,43 @@ def train(args: argparse.Namespace) -> int:
         trainer = Trainer(config)
     trainer.fit()
     return 0
+
+
+def _launch(args: argparse.Namespace) -> int:
+    """``rnnkit train ... --nproc N``: the same command in N worker processes (torchrun)."""
+    from rnnkit.training import distributed
+    from rnnkit.training.config import RunConfig, apply_overrides, load_file
+    from rnnkit.training.trainer import default_run_dir
+
+    if args.nproc < 1:
+        raise UsageError(f"--nproc: expected a positive number of workers, got {args.nproc}")
+    if distributed.context().enabled:
+        raise UsageError("--nproc: this process is already a torchrun worker; drop --nproc")
+    argv = _without_flag(args.argv, "--nproc")
+    run_dir = args.resume or getattr(args, "out", None)
+    if run_dir is None:  # one directory for all workers, named once here
+        base = load_file(args.config) if args.config else RunConfig()
+        overrides = {k: v for k, v in vars(args).items() if k in FLAT}
+        run_dir = str(default_run_dir(apply_overrides(base, overrides)))
+        argv += ["--out", run_dir]
+    # Without a limit each worker would start one thread per core, W times too many.
+    cores = os.cpu_count() or 1
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // args.nproc)))
+    distributed.launch(argv, args.nproc, run_dir)
+    return 0
+
+
+def _without_flag(argv: list[str], flag: str) -> list[str]:
+    """``argv`` without ``flag VALUE`` or ``flag=VALUE``."""
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == flag:
+            skip = True
+        elif not item.startswith(flag + "="):
+            out.append(item)
+    return out
 
 
 # -- evaluate, predict, info, export ---------------------------------------------------------
@@ -372,6 +414,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "model, optim, train")  # fmt: skip
     p.add_argument("--resume", metavar="RUN_DIR", help="continue RUN_DIR from its last "
                    "checkpoint (flags such as --steps still override)")  # fmt: skip
+    p.add_argument("--nproc", type=int, default=1, metavar="N", help="train data-parallel in "
+                   "N worker processes on this machine (torch.distributed: gloo on CPU, NCCL "
+                   "on GPUs); --batch-size is the global batch, split over the workers "
+                   "(default: 1). For several machines start 'torchrun ... -m rnnkit train' "
+                   "on each (see the README)")  # fmt: skip
     p.add_argument("--print-config", action="store_true", help="print the resolved config "
                    "and exit")  # fmt: skip
     _add_config_flags(p)
@@ -439,18 +486,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except (ConfigError, CheckpointError, UsageError, ExportError, DataError) as e:
         print(f"rnnkit {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except WorkerFailed as e:
+        print(f"rnnkit {args.command}: {e}", file=sys.stderr)
+        return 1
     except FloatingPointError as e:
         print(f"rnnkit {args.command}: training stopped: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"rnnkit {args.command}: interrupted", file=sys.stderr)
         return 130
+    except RuntimeError as e:
+        ctx = distributed.context()
+        if not (ctx.enabled and distributed.lost_peer(e)):
+            raise
+        print(f"rnnkit {args.command}: worker rank {ctx.rank} stopped: another worker is gone "
+              f"({str(e).splitlines()[0][:200]})", file=sys.stderr)  # fmt: skip
+        return distributed.PEER_LOST
 
 
 if __name__ == "__main__":

@@ -19,6 +19,20 @@ Output = Literal["regression", "classification", "tagging", "seq2seq"]
 _STREAMS = {"train": 0, "valid": 1, "test": 2}
 
 
+def rows(x: Any, rank: int, world: int) -> Any:
+    """Part ``rank`` of ``world`` equal parts along dim 0 of a Tensor or a list, or of each
+    member of a tuple of them."""
+    if world == 1:
+        return x
+    if isinstance(x, (Tensor, list)):
+        size = len(x) // world
+        return x[rank * size : (rank + 1) * size]
+    if isinstance(x, tuple):
+        parts = [rows(t, rank, world) for t in x]
+        return type(x)(*parts) if hasattr(x, "_fields") else type(x)(parts)
+    raise TypeError(f"rows: cannot split a batch of type {type(x).__name__}")
+
+
 def stream_seed(seed: int, stream: str, index: int = 0) -> int:
     """An integer seed mixed from ``(seed, stream, index)``: distinct streams never share one
     (for practical purposes), so training batches never replay the validation or test set."""
@@ -79,6 +93,14 @@ class Task(ABC):
     @abstractmethod
     def train_batch(self, step: int, batch_size: int, seed: int) -> tuple[Tensor, Tensor]:
         """The batch for training step ``step``: ``x`` (B, T, D) and targets, on the CPU."""
+
+    def train_batch_part(
+        self, step: int, batch_size: int, seed: int, rank: int, world: int
+    ) -> tuple[Any, Any]:
+        """Rows [rank B/W, (rank+1) B/W) of ``train_batch(step, batch_size, seed)``: one
+        worker's share of the global batch in data-parallel training (W = ``world``)."""
+        x, y = self.train_batch(step, batch_size, seed)
+        return rows(x, rank, world), rows(y, rank, world)
 
     @abstractmethod
     def eval_set(self, split: Split) -> tuple[Tensor, Tensor]:

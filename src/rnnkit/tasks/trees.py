@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.tasks.base import Split, Splits, Task, stream_seed
+from rnnkit.tasks.base import Split, Splits, Task, rows, stream_seed
 from rnnkit.text.batching import EpochBatches
 from rnnkit.text.parallel import DataError
 from rnnkit.text.vocab import Vocabulary
@@ -72,9 +72,15 @@ class TreeTask(Task):
         return EpochBatches([len(t) for t in self.trees("train")])
 
     def train_batch(self, step: int, batch_size: int, seed: int) -> tuple[TreeBatch, TreeBatch]:
+        return self.train_batch_part(step, batch_size, seed, 0, 1)
+
+    def train_batch_part(
+        self, step: int, batch_size: int, seed: int, rank: int, world: int
+    ) -> tuple[TreeBatch, TreeBatch]:
+        """A worker's trees of the step's batch, built into a batch of their own."""
         train = self.trees("train")
-        batch = TreeBatch.build([train[i] for i in self._batches.batch(step, batch_size, seed)],
-                                self.vocab)  # fmt: skip
+        index = rows(self._batches.batch(step, batch_size, seed), rank, world)
+        batch = TreeBatch.build([train[i] for i in index], self.vocab)
         return batch, batch
 
     def eval_set(self, split: Split) -> tuple[TreeBatch, TreeBatch]:

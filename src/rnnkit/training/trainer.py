@@ -32,6 +32,7 @@ from rnnkit.models import SequenceModel
 from rnnkit.seq2seq.schedule import teacher_forcing_ratio
 from rnnkit.tasks import Task, build_task
 from rnnkit.training import checkpoint as ckpt
+from rnnkit.training import distributed
 from rnnkit.training.config import (
     ConfigError,
     ModelConfig,
@@ -281,7 +282,7 @@ class Trainer:
 
     def __init__(self, config: RunConfig, *, resume: bool = False) -> None:
         t = config.train
-        out = t.out or _default_run_dir(config)
+        out = t.out or default_run_dir(config)
         config = config.replace(out=str(out))
         self.config = config
         self.run_dir = Path(out)
@@ -292,7 +293,8 @@ class Trainer:
             )
         if t.threads is not None:
             torch.set_num_threads(t.threads)
-        self.device = resolve_device(t.device)
+        # Under torchrun: join the workers (gloo or NCCL) and take this worker's GPU.
+        self.dist, self.device = distributed.setup(resolve_device(t.device))
         if t.deterministic:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True)
@@ -322,6 +324,23 @@ class Trainer:
         seed_everything(t.seed)
         # Resuming loads every weight (and the RNG state) from the checkpoint: no initialization.
         self.model = build_model(config, self.task, initialize=not resume).to(self.device)
+        # The module the training steps call: under torch.distributed, DDP around the model,
+        # averaging gradients over the workers. Evaluation and checkpoints use the model itself.
+        self.net: nn.Module = self.model
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.net = DistributedDataParallel(self.model)
+            # Same initial weights everywhere (one seed), then a different dropout stream each.
+            torch.manual_seed(t.seed + self.dist.rank)
+            W = self.dist.world_size
+            if t.batch_size % W:
+                raise ConfigError(
+                    f"train.batch_size: {t.batch_size} does not split evenly over {W} workers "
+                    "(it is the global batch; each worker takes batch_size / workers rows)"
+                )
+            if t.tbptt:
+                raise ConfigError("train.tbptt: not with several workers (its chunks bypass DDP)")
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(self.params, config.optim)
         self.main_metric = t.early_stopping or next(iter(self.task.metrics))
@@ -454,7 +473,7 @@ class Trainer:
                     self.step, t.steps, final=t.teacher_forcing, schedule=t.sampling_schedule
                 )
             with self._autocast():
-                loss = self.task.loss(_call(self.model, x, **kwargs), y)
+                loss = self.task.loss(_call(self.net, x, **kwargs), y)
             loss.backward()
             return loss.item()
         state = None
@@ -515,32 +534,41 @@ class Trainer:
         from tqdm.auto import tqdm
 
         cfg, t = self.config, self.config.train
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        save(cfg, self.run_dir / "config.yaml")
-        metric_names = ["loss", *self.task.metrics]
-        columns = ["step", "time_s", "lr", "loss", "grad_norm", "grad_norm_clipped"]
-        columns += [f"valid_{m}" for m in metric_names]
-        log = MetricsLog(
-            self.run_dir,
-            columns,
-            tensorboard=t.tensorboard,
-            resume_step=self.step if self.step else None,
-        )
+        main = self.dist.is_main  # only rank 0 writes: logs, plots, checkpoints
+        log = None
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save(cfg, self.run_dir / "config.yaml")
+            metric_names = ["loss", *self.task.metrics]
+            columns = ["step", "time_s", "lr", "loss", "grad_norm", "grad_norm_clipped"]
+            columns += [f"valid_{m}" for m in metric_names]
+            log = MetricsLog(
+                self.run_dir,
+                columns,
+                tensorboard=t.tensorboard,
+                resume_step=self.step if self.step else None,
+            )
         bar = tqdm(
-            total=t.steps, initial=self.step, disable=t.quiet, unit="step", dynamic_ncols=True,
-            desc=f"{self.task.name} {model_label(cfg)}",
+            total=t.steps, initial=self.step, disable=t.quiet or not main, unit="step",
+            desc=f"{self.task.name} {model_label(cfg)}", dynamic_ncols=True,
             # In a log file rather than a terminal, redraw every 10 s instead of 10 times a second.
             mininterval=0.1 if sys.stderr.isatty() else 10.0,
         )  # fmt: skip
         stop = "completed" if self.step >= t.steps else None
         start = time.perf_counter() - self.elapsed
         last_valid: dict[str, float] = {}
+        rank, world = self.dist.rank, self.dist.world_size
         try:
             while stop is None:
                 self.step += 1
-                x, y = self.task.train_batch(self.step, t.batch_size, t.seed)
+                # This worker's rows of the step's global batch (all of it in one process).
+                x, y = self.task.train_batch_part(self.step, t.batch_size, t.seed, rank, world)
                 row = {"step": self.step, **self.train_step(x, y)}
-                self.elapsed = time.perf_counter() - start
+                row["time_s"] = time.perf_counter() - start
+                # Averaged over the workers, so every worker takes the same decisions below.
+                row = distributed.mean(row, self.dist, self.device)
+                row["step"] = self.step
+                self.elapsed = row["time_s"]
                 row["time_s"] = round(self.elapsed, 3)
                 if self.step >= t.steps:
                     stop = "completed"
@@ -552,8 +580,9 @@ class Trainer:
                     row.update({f"valid_{k}": v for k, v in last_valid.items()})
                     if stop is None:
                         stop = self._should_stop()
-                log.write(row)
-                if evaluating:
+                if log is not None:
+                    log.write(row)
+                if evaluating and main:
                     # Rows first, then the checkpoint: a run killed at any moment resumes with
                     # every row up to its checkpoint on disk (later rows are dropped on resume).
                     log.flush()
@@ -566,18 +595,25 @@ class Trainer:
                     bar.set_postfix(post, refresh=False)
         finally:
             bar.close()
-            log.close()
+            if log is not None:
+                log.close()
+        if not main:
+            # The others are done; rank 0 evaluates the best checkpoint and reports.
+            return Run(self.run_dir, self.config, {}, self.model, self.task, [])
         return self._finish(stop)
 
     def _validate(self) -> dict[str, float]:
-        metrics = evaluate(
-            self.model,
-            self.task,
-            "valid",
-            batch_size=self.config.train.eval_batch_size,
-            device=self.device,
-            bf16=self.config.train.precision == "bf16",
-        )
+        metrics = None
+        if self.dist.is_main:  # the others wait for its numbers, so all decide alike
+            metrics = evaluate(
+                self.model,
+                self.task,
+                "valid",
+                batch_size=self.config.train.eval_batch_size,
+                device=self.device,
+                bf16=self.config.train.precision == "bf16",
+            )
+        metrics = distributed.share(metrics, self.dist)
         value = metrics[self.main_metric]
         if isinstance(self.scheduler, ReduceLROnPlateau):
             self.scheduler.step(value)
@@ -708,7 +744,8 @@ def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
     return "\n".join(lines)
 
 
-def _default_run_dir(config: RunConfig) -> Path:
+def default_run_dir(config: RunConfig) -> Path:
+    """``runs/TASK-MODEL-YYYYmmdd-HHMMSS``: where a run goes without ``--out``."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     model = config.model.cell if config.model.name == "sequence" else config.model.name
     return Path("runs") / f"{config.task.name}-{model}-{stamp}"

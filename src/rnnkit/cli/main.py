@@ -24,9 +24,8 @@ import rnnkit
 from rnnkit.cli import demo as demo_command
 from rnnkit.export import ExportError
 from rnnkit.text.parallel import DataError
-from rnnkit.training.checkpoint import CheckpointError
 from rnnkit.training import distributed
-from rnnkit.training.distributed import WorkerFailed
+from rnnkit.training.checkpoint import CheckpointError
 from rnnkit.training.config import (
     FLAT,
     SECTIONS,
@@ -35,6 +34,7 @@ from rnnkit.training.config import (
     flat_name,
     parse_value,
 )
+from rnnkit.training.distributed import WorkerFailed
 
 
 class UsageError(ValueError):

@@ -95,9 +95,12 @@ def hand_loop(
 
 
 @pytest.mark.parametrize("cell", ["mingru", "minlstm"])
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", [*MODES, "sequential-in-blocks"])
 @pytest.mark.parametrize("block", [False, True])
-def test_runner_modes_equal_the_step_loop_with_gradients(cell, mode, block):
+def test_runner_modes_equal_the_step_loop_with_gradients(cell, mode, block, monkeypatch):
+    if mode == "sequential-in-blocks":  # the fused loop in blocks of 3 steps (11 = 3+3+3+2)
+        monkeypatch.setattr("rnnkit.scan.linear.BLOCK_ELEMENTS", 3 * B * H)
+        mode = "sequential"
     rnn = Recurrent(cell, D, H, mode=mode, chunk_size=4, block=block).double()
     randomize(rnn, 0.8)
     x = torch.randn(B, 11, D, dtype=torch.float64, requires_grad=True)

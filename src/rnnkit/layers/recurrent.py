@@ -340,14 +340,17 @@ def _run_linear(cell: MinimalCell, x: Tensor, state: Tensor, lengths: Tensor | N
     """A minGRU/minLSTM over all steps at once: its state is a linear recurrence in x alone,
     solved by ``rnnkit.scan`` in the cell's mode. Padded steps (at the end, the input being
     sorted) compute throwaway states that no valid step reads; their outputs become zeros."""
-    xp = cell.project_input(x)  # (T, B, G*H [+D])
-    log_a, log_b = cell.log_coefficients(xp)  # (T, B, H) each
-    # The logs and the carried state stay in float32 or wider, even under autocast.
-    dtype = torch.promote_types(log_a.dtype, torch.float32)
-    h = scan.solve(
-        log_a.to(dtype), log_b.to(dtype), state.to(dtype),
-        mode=cell.resolve_mode(x.device, x.shape[0]), chunk_size=cell.chunk_size,
-    ).to(x.dtype)  # fmt: skip
+    # (T, B, G*H [+D]); the plain projection through oneDNN (kernels.project), 2x faster on CPU
+    xp = cell.project_input(x) if cell.block else kernels.project(x, cell.weight_ih, cell.bias_ih)
+    mode = cell.resolve_mode(x.device, x.shape[0])
+    # The recurrence and its carried state stay in float32 or wider, even under autocast.
+    dtype = torch.promote_types(xp.dtype, torch.float32)
+    if mode == "sequential":  # the gates and the loop fused, block by block
+        h = scan.mix_sequential(xp.to(dtype), state.to(dtype), cell).to(x.dtype)
+    else:
+        log_a, log_b = cell.log_coefficients(xp.to(dtype))  # (T, B, H) each
+        h = scan.solve(log_a, log_b, state.to(dtype), mode=mode, chunk_size=cell.chunk_size)
+        h = h.to(x.dtype)
     out = cell.readout(h, xp)
     if lengths is None:
         return out, h[-1]

@@ -27,6 +27,7 @@ from typing import Literal
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 Mode = Literal["sequential", "scan", "chunked"]
 MODES = ("sequential", "scan", "chunked")
@@ -134,3 +135,62 @@ def _local(log_a: Tensor, log_b: Tensor) -> tuple[Tensor, Tensor]:
 def _chunks(parts: list[tuple[Tensor, Tensor]]):
     for states, decay in parts:
         yield from zip(states.unbind(0), decay.unbind(0), strict=True)
+
+
+# -- the fused loop --------------------------------------------------------------------------
+
+# Steps per block of the fused loop: about this many (B, H) elements at once, so a block's
+# gates stay in the CPU's L2 cache between their computation and the loop that reads them.
+BLOCK_ELEMENTS = 1 << 17
+
+
+def mix_sequential(xp: Tensor, h0: Tensor, cell) -> Tensor:
+    """Every state of h_t = c_t + a_t (h_{t-1} - c_t), where ``cell.mix`` turns a block of the
+    projected input ``xp`` (T, B, G*H [+ D]) into (a, c), each (K, B, H). The gates and the
+    loop run block by block and the backward is written out (``cell.mix_backward``), so
+    autograd records one node and the elementwise work touches cached memory. minGRU and
+    minLSTM are both of this form (their b_t = (1 - a_t) c_t). Returns (T, B, H)."""
+    return _MixSequential.apply(xp, h0, cell)
+
+
+class _MixSequential(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xp: Tensor, h0: Tensor, cell) -> Tensor:
+        T, B = xp.shape[:2]
+        K = max(1, BLOCK_ELEMENTS // (B * cell.hidden_size))
+        out = xp.new_empty(T, B, cell.hidden_size)
+        gates = []  # per block: (a, c), each (K, B, H), kept for backward
+        h = h0
+        for start in range(0, T, K):
+            a, c = cell.mix(xp[start : start + K])
+            gates.append((a, c))
+            for t in range(a.shape[0]):
+                h = torch.lerp(c[t], h, a[t], out=out[start + t])
+        ctx.cell, ctx.K, ctx.gates = cell, K, gates
+        ctx.save_for_backward(xp, h0, out)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        xp, h0, out = ctx.saved_tensors
+        cell, K, gates = ctx.cell, ctx.K, ctx.gates
+        d = torch.zeros_like(h0)  # d loss / d h_t by every path, carried backwards in time
+        a_next = torch.zeros_like(h0)  # a_{t+1}
+        G = cell.num_gates * cell.hidden_size
+        d_xp = torch.empty_like(xp)
+        d_xp[..., G:] = 0  # the block option's x columns: the recurrence does not read them
+        for block in range(len(gates) - 1, -1, -1):
+            start = block * K
+            a, c = gates[block]
+            n = a.shape[0]
+            d_blk = torch.empty_like(a)
+            for t in range(n - 1, -1, -1):
+                d = torch.addcmul(grad[start + t], a_next, d, out=d_blk[t])
+                a_next = a[t]
+            prev = out[start - 1 : start + n - 1] if start else torch.cat([h0[None], out[: n - 1]])
+            # h = c + a (h_prev - c): dh/da = h_prev - c, dh/dc = 1 - a.
+            d_a = prev.sub(c).mul_(d_blk)
+            d_c = (1 - a).mul_(d_blk)
+            cell.mix_backward(xp[start : start + n], a, d_a, d_c, d_xp[start : start + n, :, :G])
+        return d_xp, a_next * d, None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -216,8 +217,6 @@ def read_sequences(path: str, input_size: int) -> list[torch.Tensor]:
 
 
 def predict(args: argparse.Namespace) -> int:
-    from torch.nn.utils.rnn import pad_sequence
-
     from rnnkit.training.trainer import load_run
 
     _, task, model = load_run(args.run_dir, which=args.checkpoint)
@@ -229,20 +228,65 @@ def predict(args: argparse.Namespace) -> int:
             f"of trees with rnnkit evaluate"
         )
     sequences = read_sequences(args.input, task.input_size)
+    if args.workers < 1:
+        raise UsageError(f"--workers: expected a positive number of processes, got {args.workers}")
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size: expected a positive integer, got {args.batch_size}")
+    batches = [
+        sequences[start : start + args.batch_size]
+        for start in range(0, len(sequences), args.batch_size)
+    ]
+    if args.workers == 1:
+        results = map(functools.partial(_predict_batch, model, task.output), batches)
+    else:
+        # Each process loads the run once, then takes whole batches; map() keeps input order.
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        threads = max(1, (os.cpu_count() or 1) // args.workers)
+        pool = ProcessPoolExecutor(
+            args.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_predict_worker,
+            initargs=(args.run_dir, args.checkpoint, threads),
+        )
+        results = pool.map(_predict_in_worker, batches)
     out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115
     try:
-        with torch.no_grad():
-            for start in range(0, len(sequences), args.batch_size):
-                chunk = sequences[start : start + args.batch_size]
-                lengths = torch.tensor([len(s) for s in chunk])
-                x = pad_sequence(chunk, batch_first=True)  # (B, T, D)
-                y = model(x, lengths)
-                for i, n in enumerate(lengths.tolist()):
-                    out.write(json.dumps(_prediction(task.output, y[i], n)) + "\n")
+        for lines in results:
+            out.writelines(lines)
     finally:
         if out is not sys.stdout:
             out.close()
+        if args.workers > 1:
+            pool.shutdown(cancel_futures=True)
     return 0
+
+
+def _predict_batch(model: torch.nn.Module, kind: str, chunk: list[torch.Tensor]) -> list[str]:
+    """JSON lines of predictions for one batch of sequences."""
+    from torch.nn.utils.rnn import pad_sequence
+
+    lengths = torch.tensor([len(s) for s in chunk])
+    x = pad_sequence(chunk, batch_first=True)  # (B, T, D)
+    with torch.no_grad():
+        y = model(x, lengths)
+    return [json.dumps(_prediction(kind, y[i], n)) + "\n" for i, n in enumerate(lengths.tolist())]
+
+
+_WORKER: dict = {}  # in a predict worker process: its model and task output kind
+
+
+def _predict_worker(run_dir: str, checkpoint: str, threads: int) -> None:
+    from rnnkit.training.trainer import load_run
+
+    torch.set_num_threads(threads)
+    _, task, model = load_run(run_dir, which=checkpoint)
+    _WORKER.update(model=model, kind=task.output)
+
+
+def _predict_in_worker(chunk: list[torch.Tensor]) -> list[str]:
+    return _predict_batch(_WORKER["model"], _WORKER["kind"], chunk)
 
 
 def _prediction(kind: str, y: torch.Tensor, length: int) -> dict:
@@ -451,6 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--output", metavar="FILE", help="write JSON lines here (default: stdout)")
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="predict in N processes, "
+                   "each taking whole batches; output keeps the input's order (default: 1)")
     p.set_defaults(func=predict)
 
     p = run_parser("translate", "translate text with a trained sequence-to-sequence run")

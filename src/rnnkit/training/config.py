@@ -359,6 +359,9 @@ class TrainConfig(_Section):
     """bf16: run the forward pass under bfloat16 autocast."""
     threads: int | None = None
     """CPU threads for torch; None: torch's default."""
+    workers: int = 0
+    """Processes that build training batches ahead of the step that needs them (batches are a
+    function of the step, so they can be made in any order); 0: the training process itself."""
     quiet: bool = False
     """No progress bar and no printed summary (for scripts)."""
     tensorboard: bool = True
@@ -371,7 +374,7 @@ class TrainConfig(_Section):
             "steps", "batch_size", "eval_every", "eval_batch_size", "early_stopping_patience",
             "max_time", "threads",
         )  # fmt: skip
-        self._positive("tbptt", "length_penalty", allow_zero=True)
+        self._positive("tbptt", "length_penalty", "workers", allow_zero=True)
         self._positive("beam")
         if not 0.0 <= self.teacher_forcing <= 1.0:
             raise ConfigError(

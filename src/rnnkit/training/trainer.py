@@ -9,6 +9,7 @@ test metrics, ``summary.json`` and the loss-curve PNG.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -557,12 +558,11 @@ class Trainer:
         stop = "completed" if self.step >= t.steps else None
         start = time.perf_counter() - self.elapsed
         last_valid: dict[str, float] = {}
-        rank, world = self.dist.rank, self.dist.world_size
+        batches = iter(self._batches())
         try:
             while stop is None:
                 self.step += 1
-                # This worker's rows of the step's global batch (all of it in one process).
-                x, y = self.task.train_batch_part(self.step, t.batch_size, t.seed, rank, world)
+                x, y = next(batches)
                 row = {"step": self.step, **self.train_step(x, y)}
                 row["time_s"] = time.perf_counter() - start
                 # Averaged over the workers, so every worker takes the same decisions below.
@@ -601,6 +601,21 @@ class Trainer:
             # The others are done; rank 0 evaluates the best checkpoint and reports.
             return Run(self.run_dir, self.config, {}, self.model, self.task, [])
         return self._finish(stop)
+
+    def _batches(self):
+        """The training batches from step ``self.step + 1`` on: this worker's rows of each
+        step's global batch (all of it in one process), made here or, with ``train.workers``,
+        ahead of time by a DataLoader's processes."""
+        t, rank, world = self.config.train, self.dist.rank, self.dist.world_size
+        steps = range(self.step + 1, t.steps + 1)
+        if not t.workers:
+            return (self.task.train_batch_part(s, t.batch_size, t.seed, rank, world) for s in steps)
+        from torch.utils.data import DataLoader
+
+        part = functools.partial(self.task.train_batch_part, batch_size=t.batch_size, seed=t.seed,
+                                 rank=rank, world=world)  # fmt: skip
+        return DataLoader(_StepBatches(part, steps), batch_size=None, num_workers=t.workers,
+                          collate_fn=_as_made, prefetch_factor=4)  # fmt: skip
 
     def _validate(self) -> dict[str, float]:
         metrics = None
@@ -718,6 +733,24 @@ class Trainer:
         if not t.quiet:
             print(format_summary(summary, self.run_dir))
         return Run(self.run_dir, self.config, summary, self.model, self.task, history)
+
+
+def _as_made(batch):
+    """A DataLoader's collate_fn that leaves the task's batch as the task made it."""
+    return batch
+
+
+class _StepBatches(torch.utils.data.Dataset):
+    """Item i: the batch of the i-th step of ``steps``, made by ``part(step)``."""
+
+    def __init__(self, part, steps: range) -> None:
+        self.part, self.steps = part, steps
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def __getitem__(self, i: int):
+        return self.part(self.steps[i])
 
 
 def format_summary(summary: dict[str, Any], run_dir: Path) -> str:

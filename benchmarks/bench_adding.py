@@ -41,6 +41,9 @@ CONFIGS: dict[str, tuple[dict, str]] = {
         {"cell": "rnn", "nonlinearity": "relu", "init": "identity", "lr": 2e-4},
         "IRNN: ReLU RNN, identity init, lr 2e-4, clip 1.0",
     ),
+    "mingru": ({"cell": "mingru"}, "minGRU, default init"),
+    "minlstm": ({"cell": "minlstm"}, "minLSTM, default init"),
+    "mingru_chrono": ({"cell": "mingru", "init": "chrono"}, "minGRU, chrono init (T_max = T)"),
 }
 REFERENCE = {"lstm", "gru", "lstm_chrono"}
 

@@ -116,6 +116,10 @@ class Seq2SeqTask(Task):
 
     def load(self) -> None:
         self._splits.load()
+        if self._generate is None:
+            # Tokenize the training set and lay out its epochs now, once, before training
+            # starts: not inside the first step, and not again in each data-loading worker.
+            self._batches  # noqa: B018
 
     def encode_source(self, text: str) -> list[int]:
         return self.src_codec.encode(text, eos=True)

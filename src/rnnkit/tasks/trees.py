@@ -66,6 +66,8 @@ class TreeTask(Task):
 
     def load(self) -> None:
         self._splits.load()
+        # Lay out the epochs now, once: not inside the first step, nor in each loader process.
+        self._batches  # noqa: B018
 
     @cached_property
     def _batches(self) -> EpochBatches:

@@ -155,10 +155,15 @@ def test_streaming_in_pieces_and_by_steps_equals_the_parallel_run(cell, mode):
         torch.testing.assert_close(out_t, whole[:, t])
 
 
-def test_auto_mode_resolves_per_device():
+def test_auto_mode_resolves_per_device_and_the_runner_reports_it():
     cell = MinGRUCell(D, H)
-    assert cell.resolve_mode(torch.device("cpu"), 4096) in MODES
+    assert cell.resolve_mode(torch.device("cpu"), 4096) == "sequential"  # measured fastest
+    assert cell.resolve_mode(torch.device("cuda"), 4096) == "chunked"
     assert MinGRUCell(D, H, mode="scan").resolve_mode(torch.device("cpu"), 8) == "scan"
+    x = torch.randn(B, 20, D)
+    assert Recurrent("minlstm", D, H).resolve_path(x) == "custom (sequential)"
+    assert Recurrent("mingru", D, H, mode="chunked").resolve_path(x) == "custom (chunked)"
+    assert Recurrent("mingru", D, H, path="reference").resolve_path(x) == "reference"
 
 
 @pytest.mark.parametrize("cell_type, gate, sign", [(MinGRUCell, 0, -1), (MinLSTMCell, 0, 1)])

@@ -377,6 +377,8 @@ def info(args: argparse.Namespace) -> int:
         ("gru", {}),
         ("gru", {"reset_after": False}),
         ("rnn", {}),
+        ("mingru", {}),
+        ("minlstm", {}),
     ]:
         rnn = Recurrent(cell, 8, 256, **opts)
         label = cell + "".join(f" {k}={v}" for k, v in opts.items())

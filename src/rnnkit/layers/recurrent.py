@@ -136,15 +136,21 @@ class Recurrent(nn.Module):
         and the sequence long enough to repay the kernel's per-call set-up: T >= 16 (a decoder
         run one step at a time takes ``fused``). Everything else takes ``custom``: a
         hand-differentiated kernel where the cell has one (RNN, GRU, LSTM without batch norm),
-        else the eager loop with the input projection hoisted out of it. Without ``x`` the
-        batch is assumed large.
+        else the eager loop with the input projection hoisted out of it. minGRU and minLSTM
+        take ``custom``, reported with the solver their ``mode`` resolves to, e.g.
+        ``"custom (sequential)"``. Without ``x`` the batch is assumed large.
         """
-        if x is None:
-            return self._choose_path(None, None, None)
-        if x.dim() != 3:
-            return self._choose_path(x.device, None, None)
-        batch, steps = x.shape[:2] if self.batch_first else x.shape[1::-1]
-        return self._choose_path(x.device, batch, steps)
+        device, batch, steps = None, None, None
+        if x is not None:
+            device = x.device
+            if x.dim() == 3:
+                batch, steps = x.shape[:2] if self.batch_first else x.shape[1::-1]
+        path = self._choose_path(device, batch, steps)
+        cell = self.cells[0]
+        if path == "custom" and isinstance(cell, MinimalCell):  # and how it solves the sequence
+            mode = cell.resolve_mode(device or torch.device("cpu"), steps or MIN_CUSTOM_STEPS)
+            return f"custom ({mode})"
+        return path
 
     def _choose_path(
         self, device: torch.device | None, batch: int | None, steps: int | None

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import torch
 
-from rnnkit.training.trainer import train
+from rnnkit.training import checkpoint as ckpt
+from rnnkit.training.config import RunConfig
+from rnnkit.training.trainer import Trainer
 from rnnkit.tree.batch import TreeBatch
 
 RESULTS = Path(__file__).parent / "results"
@@ -77,6 +79,13 @@ def main() -> None:
     parser.add_argument("--tree-cell", default="childsum", choices=["childsum", "nary"])
     parser.add_argument("--tree-form", default="binary", choices=["binary", "operator"])
     parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--schedule", default="constant", help="learning-rate schedule")
+    parser.add_argument(
+        "--init-from",
+        metavar="RUN_DIR",
+        help="start from the weights of this "
+        "run's last checkpoint (a fresh optimizer: a second phase of training)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rows = {}
@@ -84,13 +93,17 @@ def main() -> None:
         out = Path(args.out) / name
         shutil.rmtree(out, ignore_errors=True)
         start = time.perf_counter()
-        run = train(
+        trainer = Trainer(RunConfig().replace(
             task="listops", hidden=args.hidden, embed=args.embed, lr=args.lr, clip=5.0,
             steps=args.steps, batch_size=64, eval_every=1000, valid_size=1000,
             test_size=args.test_size, seed=0, quiet=True, tensorboard=False, out=str(out),
             max_time=args.minutes * 60 if args.minutes else None, device=args.device,
-            dropout=args.dropout, **MODELS[name] | tree_options(name, args),
-        )  # fmt: skip
+            dropout=args.dropout, schedule=args.schedule, **MODELS[name] | tree_options(name, args),
+        ))  # fmt: skip
+        if args.init_from:
+            last = ckpt.checkpoint_dir(Path(args.init_from) / name, "last")
+            ckpt.load_model_weights(trainer.model, last / "model.safetensors")
+        run = trainer.fit()
         seconds = time.perf_counter() - start
         rows[name] = {
             "test": run.summary["test"]["accuracy"],
@@ -104,6 +117,7 @@ def main() -> None:
         RESULTS.mkdir(exist_ok=True)
         with open(RESULTS / "listops.jsonl", "a") as f:
             entry = {"model": name, **tree_options(name, args), "dropout": args.dropout,
+                     "schedule": args.schedule, "init_from": args.init_from,
                      "device": run.summary["device"], "hidden": args.hidden,
                      "embed": args.embed, "lr": args.lr, "torch": torch.__version__,
                      "date": time.strftime("%Y-%m-%d %H:%M"), **rows[name]}  # fmt: skip

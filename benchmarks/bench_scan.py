@@ -49,7 +49,7 @@ def max_error(model: Recurrent, x: Tensor) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--input", type=int, default=256)
+    parser.add_argument("--input", type=int, default=128)
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--lengths", type=int, nargs="+", default=[256, 1024, 4096])
     parser.add_argument("--repeat", type=int, default=5)

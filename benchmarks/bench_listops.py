@@ -1,6 +1,8 @@
 """ListOps: Tree-LSTM on the gold parse against sequence models on the flat tokens.
 
     python benchmarks/bench_listops.py [--steps 15000] [--models tree-lstm lstm bilstm-attention]
+    python benchmarks/bench_listops.py --models tree-lstm --tree-cell nary --init-from DIR \
+        --lr 5e-4 --schedule cosine        # a second phase from DIR's last checkpoint
 
 Every model trains on the same generated expressions (at most 100 tokens, 90,000 distinct)
 for the same number of steps of 64, and is tested on fresh expressions of every length (none

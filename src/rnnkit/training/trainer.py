@@ -68,6 +68,9 @@ class Run:
             wall time, parameter count, when the target was reached, why training stopped).
         model: the trained model with the best checkpoint's weights, in eval mode.
         task: the task it was trained on.
+
+    In data-parallel training only rank 0 evaluates and reports: on the other workers
+    ``summary`` and ``history`` are empty and ``model`` holds the last step's weights.
     """
 
     run_dir: Path

@@ -113,3 +113,5 @@ def test_mismatched_shapes_are_named():
     log_a, log_b = coefficients(4, 1, 2)
     with pytest.raises(ValueError, match=r"log_a, log_b: expected two \(T, B, H\)"):
         solve(log_a, log_b[:3])
+    with pytest.raises(ValueError, match=r"h0: expected shape \(1, 2\) \(B, H\), got \(2, 1\)"):
+        solve(log_a, log_b, torch.zeros(2, 1, dtype=torch.float64))

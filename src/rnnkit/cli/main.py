@@ -497,8 +497,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--output", metavar="FILE", help="write JSON lines here (default: stdout)")
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--workers", type=int, default=1, metavar="N", help="predict in N processes, "
-                   "each taking whole batches; output keeps the input's order (default: 1)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="predict in N processes, "
+        "each taking whole batches; output keeps the input's order (default: 1)",
+    )
     p.set_defaults(func=predict)
 
     p = run_parser("translate", "translate text with a trained sequence-to-sequence run")

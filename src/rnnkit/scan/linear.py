@@ -52,6 +52,10 @@ def solve(
         )
     if h0 is None:
         h0 = log_a.new_zeros(log_a.shape[1:])
+    elif h0.shape != log_a.shape[1:]:
+        raise ValueError(
+            f"h0: expected shape {tuple(log_a.shape[1:])} (B, H), got {tuple(h0.shape)}"
+        )
     if mode == "sequential":
         return Sequential.apply(log_a.exp(), log_b.exp(), h0)
     if mode == "scan":

@@ -214,6 +214,6 @@ def test_float32_layers_at_4096_steps_match_float64_in_every_mode(cell, mode):
     weights = torch.randn(2, 4096, H)
     grads = torch.autograd.grad((out * weights).sum(), list(rnn.parameters()))
     ref_grads = torch.autograd.grad((ref_out * weights.double()).sum(), list(ref.parameters()))
-    for g, g_ref in zip(grads, ref_grads, strict=True):
-        assert torch.isfinite(g).all()
-        assert (g.double() - g_ref).abs().max().item() <= 1e-4 * max(g_ref.abs().max().item(), 1)
+    for grad, g_ref in zip(grads, ref_grads, strict=True):
+        assert torch.isfinite(grad).all()
+        assert (grad.double() - g_ref).abs().max().item() <= 1e-4 * max(g_ref.abs().max().item(), 1)

@@ -92,3 +92,29 @@ def test_minimal_cells_train_from_the_command_line(cell, tmp_path):
 def test_minimal_cell_options_are_checked(args, message, tmp_path, capsys):
     assert main(["train", *TINY, *args, "--out", str(tmp_path / "x")]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_predict_workers_do_not_run_out_of_file_descriptors(run_dir, tmp_path):
+    """Sequences travel to the workers by value: with tensors, each one would hold a shared-
+    memory file descriptor, and 600 of them exceed a limit of 256."""
+    import os
+    import resource
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("[[0.5, 1.0], [0.25, 0.0]]\n" * 600)
+    out = tmp_path / "out.jsonl"
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    result = subprocess.run(
+        [sys.executable, "-m", "rnnkit", "predict", str(run_dir), "--input", str(src),
+         "--output", str(out), "--workers", "2", "--batch-size", "1"],  # fmt: skip
+        env=env, capture_output=True, text=True, timeout=120, preexec_fn=limit,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(set(out.read_text().splitlines())) == 1  # 600 identical inputs, one answer

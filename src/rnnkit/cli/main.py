@@ -250,7 +250,9 @@ def predict(args: argparse.Namespace) -> int:
             initializer=_predict_worker,
             initargs=(args.run_dir, args.checkpoint, threads),
         )
-        results = pool.map(_predict_in_worker, batches)
+        # As numpy arrays: pickled by value. Tensors would travel as shared-memory file
+        # descriptors, one per sequence, and run out of them on large inputs.
+        results = pool.map(_predict_in_worker, ([s.numpy() for s in b] for b in batches))
     out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115
     try:
         for lines in results:
@@ -285,8 +287,9 @@ def _predict_worker(run_dir: str, checkpoint: str, threads: int) -> None:
     _WORKER.update(model=model, kind=task.output)
 
 
-def _predict_in_worker(chunk: list[torch.Tensor]) -> list[str]:
-    return _predict_batch(_WORKER["model"], _WORKER["kind"], chunk)
+def _predict_in_worker(chunk: list) -> list[str]:
+    tensors = [torch.from_numpy(s) for s in chunk]
+    return _predict_batch(_WORKER["model"], _WORKER["kind"], tensors)
 
 
 def _prediction(kind: str, y: torch.Tensor, length: int) -> dict:

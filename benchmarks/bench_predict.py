@@ -5,7 +5,8 @@
 Trains a small adding-problem model (a few steps: only its shape matters here), writes
 ``--sequences`` random sequences of 50-``--max-len`` steps as JSON lines, and times the whole
 ``rnnkit predict`` command (start-up, reading, writing included) per worker count, alternating
-``--repeat`` times; checks that every worker count writes the same lines.
+``--repeat`` times; checks that every worker count writes the same predictions in the same order
+(to float rounding: thread counts change summation order).
 """
 
 from __future__ import annotations
@@ -60,13 +61,19 @@ def main() -> None:
                                    "--output", str(out), "--workers", str(w),
                                    "--batch-size", str(args.batch_size)))  # fmt: skip
             print(f"  repeat {rep + 1}: {w} worker(s) {times[w][-1]:.1f} s", flush=True)
-    outputs = {(work / f"out{w}.jsonl").read_text() for w in args.workers}
-    assert len(outputs) == 1, "worker counts wrote different predictions"
+    # The same predictions in the same order, up to float rounding: 1 process runs torch on
+    # every core, N processes on fewer threads each, and summation order varies with threads.
+    preds = {w: [json.loads(line)["prediction"] for line in open(work / f"out{w}.jsonl")]
+             for w in args.workers}  # fmt: skip
+    first = preds[args.workers[0]]
+    worst = max(abs(a - b) for w in args.workers for a, b in zip(first, preds[w], strict=True))
+    assert worst < 1e-4, f"worker counts disagree by {worst}"
     print()
     print(
         f"rnnkit predict, {args.sequences} sequences of 50-{args.max_len} steps, {args.cell} "
         f"H={args.hidden}, batches of {args.batch_size}, cores={os.cpu_count()}, "
-        f"median of {args.repeat}; identical output for every worker count"
+        f"median of {args.repeat}; outputs in the same order, largest difference between "
+        f"worker counts {worst:.0e}"
     )
     print("| workers | seconds | sequences/s | speed-up |")
     print("|---|---|---|---|")

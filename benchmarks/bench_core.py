@@ -50,6 +50,21 @@ def time_ms(fn, repeat: int, warmup: int, sync) -> float:
     return statistics.median(samples)
 
 
+def interleaved_medians(jobs: dict, repeat: int, warmup: int, sync) -> dict:
+    """Median milliseconds of every job, ``repeat`` passes with the jobs interleaved within
+    each, so a slow spell of this shared machine hits all rows alike instead of skewing one
+    row's ratio; ``warmup`` calls of each first (oneDNN primitive creation, allocator growth)."""
+    samples: dict = {key: [] for key in jobs}
+    for fn in jobs.values():
+        for _ in range(warmup):
+            fn()
+    for rep in range(repeat):
+        for key, fn in jobs.items():
+            samples[key].append(time_ms(fn, 1, 0, sync))
+        print(f"  repeat {rep + 1}/{repeat} done", flush=True)
+    return {key: statistics.median(v) for key, v in samples.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=64)
@@ -76,9 +91,7 @@ def main() -> None:
             continue
         models[name] = make().to(device)
 
-    # One job per (row, column). Rows are interleaved within every repeat, so a slow spell of
-    # this shared machine hits all rows alike instead of skewing one row's ratio.
-    jobs = {}
+    jobs = {}  # one per (row, column), timed interleaved
     for T in args.lengths:
         x = torch.randn(B, T, D, device=device, requires_grad=True)
         for name, model in models.items():
@@ -97,15 +110,8 @@ def main() -> None:
 
         jobs[name, f"infer T={args.infer_length}"] = infer
 
-    samples: dict[tuple[str, str], list[float]] = {key: [] for key in jobs}
-    for fn in jobs.values():  # warm-up: oneDNN primitive creation, allocator growth
-        for _ in range(args.warmup):
-            fn()
-    for rep in range(args.repeat):
-        for key, fn in jobs.items():
-            samples[key].append(time_ms(fn, 1, 0, sync))
-        print(f"  repeat {rep + 1}/{args.repeat} done", flush=True)
-    results = {name: [statistics.median(samples[name, col]) for col in columns] for name in models}
+    med = interleaved_medians(jobs, args.repeat, args.warmup, sync)
+    results = {name: [med[name, col] for col in columns] for name in models}
     ref = results.get("torch.nn.LSTM")
     print()
     print(

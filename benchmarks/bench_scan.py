@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 
 import torch
-from bench_core import time_ms
+from bench_core import interleaved_medians
 from torch import Tensor, nn
 
 from rnnkit.layers import Recurrent
@@ -81,15 +80,7 @@ def main() -> None:
             jobs[name, f"T={T}"] = train_step
             if isinstance(model, Recurrent):
                 errors[name, f"T={T}"] = max_error(model, x.detach())
-    samples: dict[tuple[str, str], list[float]] = {key: [] for key in jobs}
-    for fn in jobs.values():
-        for _ in range(args.warmup):
-            fn()
-    for rep in range(args.repeat):
-        for key, fn in jobs.items():
-            samples[key].append(time_ms(fn, 1, 0, sync))
-        print(f"  repeat {rep + 1}/{args.repeat} done", flush=True)
-    med = {key: statistics.median(v) for key, v in samples.items()}
+    med = interleaved_medians(jobs, args.repeat, args.warmup, sync)
     print()
     print(
         f"training step (forward + backward), device={device.type} threads={args.threads} B={B} "

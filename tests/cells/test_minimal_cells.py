@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from rnnkit.cells import MinGRUCell, MinLSTMCell
-from rnnkit.cells.minimal import g, log_g
+from rnnkit.cells.minimal import g, g_backward, log_g
 from rnnkit.init import initialize
 from rnnkit.layers import Recurrent
 
@@ -37,6 +37,19 @@ def test_g_is_positive_continuous_and_its_log_is_exact_far_below_zero():
     # At x = -200, sigmoid(x) underflows in float32, but log g = -softplus(200) ~ -200 does not.
     assert log_g(torch.tensor([-200.0])).item() == pytest.approx(-200.0)
     assert g(torch.tensor(0.0)).item() == 0.5 == torch.sigmoid(torch.tensor(0.0)).item()
+
+
+def test_g_backward_equals_autograd_of_g_including_at_zero():
+    x = torch.cat([torch.linspace(-20, 20, 401, dtype=torch.float64), torch.zeros(3).double()])
+    x.requires_grad_()
+    grad = torch.randn_like(x)
+    (expected,) = torch.autograd.grad(g(x), x, grad)
+    torch.testing.assert_close(g_backward(grad, x.detach()), expected)
+    # The slope itself: 1 above zero, sigmoid' at and below.
+    ones = torch.ones(3, dtype=torch.float64)
+    slope = g_backward(ones, torch.tensor([2.0, 0.0, -1.0], dtype=torch.float64))
+    s = torch.sigmoid(torch.tensor(-1.0, dtype=torch.float64))
+    torch.testing.assert_close(slope, torch.stack([ones[0], ones[0] / 4, s * (1 - s)]))
 
 
 def test_mingru_step_follows_the_equations():

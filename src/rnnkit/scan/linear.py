@@ -196,5 +196,9 @@ class _MixSequential(torch.autograd.Function):
             # h = c + a (h_prev - c): dh/da = h_prev - c, dh/dc = 1 - a.
             d_a = prev.sub(c).mul_(d_blk)
             d_c = (1 - a).mul_(d_blk)
-            cell.mix_backward(xp[start : start + n], a, d_a, d_c, d_xp[start : start + n, :, :G])
+            parts = cell.mix_backward(xp[start : start + n], a, d_a, d_c)
+            if G == xp.shape[-1]:  # one contiguous write of the block's rows
+                torch.cat(parts, dim=-1, out=d_xp[start : start + n])
+            else:
+                d_xp[start : start + n, :, :G] = torch.cat(parts, dim=-1)
         return d_xp, a_next * d, None

@@ -4,7 +4,9 @@ minGRU and minLSTM (Feng et al. 2024) compute a_t and b_t from x_t alone, so the
 of states is a linear recurrence that can be solved in several ways with the same result:
 
 - ``sequential``: a loop over T, hand-differentiated (its backward is the same recurrence run
-  backwards), so autograd records one node instead of T. The reference, and the fastest on CPU.
+  backwards), so autograd records one node instead of T: the reference. The runner's own
+  sequential mode is :func:`mix_sequential` below, the same loop with the cell's gates fused
+  in (the fastest on CPU).
 - ``scan``: Heinsen's (2023) log-space parallel scan, O(log T) depth:
   h_t = A_t h_0 + exp(log A_t + logcumsumexp_k(log b_k - log A_k)), log A_t = sum_{k<=t} log a_k.
   It needs b_t > 0 (the cells' g() keeps it so); h_0 may have any sign because its term is

@@ -13,17 +13,32 @@ from __future__ import annotations
 
 import argparse
 import os
+from unittest import mock
 
 import torch
 from bench_core import interleaved_medians
 from torch import Tensor, nn
 
 from rnnkit.layers import Recurrent
+from rnnkit.scan import linear
 
 MODES = ("sequential", "scan", "chunked", "auto")
 
 
-def rows(D: int, H: int):
+class TorchOps(nn.Module):
+    """A layer whose chunked solver runs in PyTorch operations even where the Triton kernel
+    would take it (CUDA), to measure what the kernel gains."""
+
+    def __init__(self, layer: Recurrent):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x: Tensor):
+        with mock.patch.object(linear, "has_kernel", lambda *tensors: False):
+            return self.layer(x)
+
+
+def rows(D: int, H: int, device: torch.device):
     """(name, module factory) for every benchmarked configuration."""
     out = [
         ("torch.nn.LSTM", lambda: nn.LSTM(D, H, batch_first=True)),
@@ -32,6 +47,9 @@ def rows(D: int, H: int):
     for cell in ("mingru", "minlstm"):
         for mode in MODES:
             out.append((f"{cell} {mode}", lambda c=cell, m=mode: Recurrent(c, D, H, mode=m)))
+        if device.type == "cuda":
+            out.append((f"{cell} chunked (torch ops)",
+                        lambda c=cell: TorchOps(Recurrent(c, D, H, mode="chunked"))))  # fmt: skip
     return out
 
 
@@ -64,8 +82,8 @@ def main() -> None:
     torch.manual_seed(0)
     models = {
         name: make().to(device)
-        for name, make in rows(D, H)
-        if not args.only or any(s in name for s in args.only) or name == "torch.nn.LSTM"
+        for name, make in rows(D, H, device)
+        if not args.only or any(s in name for s in args.only) or name.startswith("torch.nn")
     }
     columns = [f"T={T}" for T in args.lengths]
     jobs, errors = {}, {}
@@ -96,6 +114,12 @@ def main() -> None:
             err = errors.get((name, col))
             cells.append(f"{t:.1f} | {t / ref:.2f}x | {'-' if err is None else f'{err:.1e}'}")
         print(f"| {name} | " + " | ".join(cells) + " |")
+    if "torch.nn.GRU" in models:
+        print("\nspeed-up over torch.nn.GRU (its time / the row's):")
+        for name in models:
+            if name.startswith("min"):
+                ups = (f"{c} {med['torch.nn.GRU', c] / med[name, c]:.1f}x" for c in columns)
+                print(f"  {name}: " + ", ".join(ups))
 
 
 if __name__ == "__main__":

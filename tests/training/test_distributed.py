@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from rnnkit.cli.main import _without_flag
+from rnnkit.cli.main import _without_flag, main
 from rnnkit.tasks.base import rows
 from rnnkit.training.config import RunConfig
 from rnnkit.training.trainer import Trainer, load_run
@@ -64,7 +64,10 @@ def test_two_workers_take_the_step_of_one_process_on_the_whole_batch(tmp_path):
     assert len(history) == 3  # the header and one row per step, not one per worker
 
 
-def test_a_killed_worker_ends_the_job_with_its_rank_and_the_checkpoint_intact(tmp_path):
+@pytest.mark.parametrize("target", ["worker", "launcher"])
+def test_a_killed_process_ends_the_job_with_a_message_and_the_checkpoint_intact(target, tmp_path):
+    # A worker killed outright (SIGKILL: the launcher names its rank), or the launcher told to
+    # stop (SIGTERM, as a job scheduler does: one line, no traceback from torch's launcher).
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "rnnkit", *TRAIN, "--steps", "1000000", "--eval-every", "20",
@@ -81,13 +84,18 @@ def test_a_killed_worker_ends_the_job_with_its_rank_and_the_checkpoint_intact(tm
             environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
             rank = next(int(e[5:]) for e in environ if e.startswith(b"RANK="))
             workers[rank] = int(pid)
-        os.kill(workers[1], 9)
+        if target == "worker":
+            os.kill(workers[1], 9)
+        else:
+            launcher.terminate()
         _, stderr = launcher.communicate(timeout=60)  # a hang fails here
     finally:
         launcher.kill()
     assert launcher.returncode == 1
     lines = stderr.strip().splitlines()
-    assert lines[-1].startswith("rnnkit train: worker rank 1 of 2 was killed by SIGKILL"), stderr
+    expected = {"worker": "worker rank 1 of 2 was killed by SIGKILL",
+                "launcher": "stopped by SIGTERM"}  # fmt: skip
+    assert lines[-1].startswith(f"rnnkit train: {expected[target]}"), stderr
     assert f"the last checkpoint in {out} is intact" in lines[-1]
     assert "Traceback" not in stderr
     _, _, model = load_run(out, which="last")  # the checkpoint is whole
@@ -134,3 +142,15 @@ def test_tree_workers_share_out_the_trees_of_each_batch():
 def test_the_launcher_drops_only_the_nproc_flag():
     argv = ["train", "--nproc", "2", "--steps", "3", "--nproc=4", "--hidden", "8"]
     assert _without_flag(argv, "--nproc") == ["train", "--steps", "3", "--hidden", "8"]
+
+
+def test_more_cuda_workers_than_gpus_is_refused_before_any_starts(tmp_path, monkeypatch, capsys):
+    # NCCL cannot put two ranks on one GPU; without the check the second worker fails deep
+    # inside torch.cuda.set_device.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    out = tmp_path / "run"
+    assert main([*TRAIN, "--device", "cuda", "--nproc", "2", "--out", str(out)]) != 0
+    err = capsys.readouterr().err
+    assert "one GPU per worker: 2 workers" in err and "1 GPU(s) visible" in err
+    assert not out.exists()

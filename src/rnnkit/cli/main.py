@@ -115,7 +115,7 @@ def _launch(args: argparse.Namespace) -> int:
     """``rnnkit train ... --nproc N``: the same command in N worker processes (torchrun)."""
     from rnnkit.training import distributed
     from rnnkit.training.config import RunConfig, apply_overrides, load_file
-    from rnnkit.training.trainer import default_run_dir
+    from rnnkit.training.trainer import default_run_dir, resolve_device
 
     if args.nproc < 1:
         raise UsageError(f"--nproc: expected a positive number of workers, got {args.nproc}")
@@ -123,10 +123,15 @@ def _launch(args: argparse.Namespace) -> int:
         raise UsageError("--nproc: this process is already a torchrun worker; drop --nproc")
     argv = _without_flag(args.argv, "--nproc")
     run_dir = args.resume or getattr(args, "out", None)
+    base = load_file(args.config) if args.config else RunConfig()
+    config = apply_overrides(base, {k: v for k, v in vars(args).items() if k in FLAT})
+    if resolve_device(config.train.device).type == "cuda":
+        try:
+            distributed.check_gpus(args.nproc)
+        except ValueError as e:
+            raise UsageError(f"--nproc: {e}") from None
     if run_dir is None:  # one directory for all workers, named once here
-        base = load_file(args.config) if args.config else RunConfig()
-        overrides = {k: v for k, v in vars(args).items() if k in FLAT}
-        run_dir = str(default_run_dir(apply_overrides(base, overrides)))
+        run_dir = str(default_run_dir(config))
         argv += ["--out", run_dir]
     # Without a limit each worker would start one thread per core, W times too many.
     cores = os.cpu_count() or 1

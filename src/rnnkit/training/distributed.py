@@ -58,11 +58,23 @@ def setup(device: torch.device) -> tuple[Context, torch.device]:
     if not ctx.enabled:
         return ctx, device
     if device.type == "cuda":
+        check_gpus(ctx.local_rank + 1)
         device = torch.device("cuda", ctx.local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return ctx, device
+
+
+def check_gpus(workers: int) -> None:
+    """Raise ``ValueError`` unless this machine has a GPU for each of ``workers`` CUDA
+    workers (NCCL cannot share one GPU between two ranks)."""
+    have = torch.cuda.device_count()
+    if workers > have:
+        raise ValueError(
+            f"CUDA data-parallel training needs one GPU per worker: {workers} workers on this "
+            f"machine, {have} GPU(s) visible (fewer --nproc, or --device cpu)"
+        )
 
 
 def mean(values: dict[str, float], ctx: Context, device: torch.device) -> dict[str, float]:
@@ -124,6 +136,7 @@ def launch(argv: list[str], nproc: int, run_dir: str | None = None) -> None:
         WorkerFailed: a worker died or raised; names the first failed rank, how it ended, and
             (with ``run_dir``) that the last checkpoint there is intact.
     """
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -149,6 +162,9 @@ def launch(argv: list[str], nproc: int, run_dir: str | None = None) -> None:
 
         rank, failure = min(e.failures.items(), key=innocence)
         raise WorkerFailed(_describe(rank, failure, nproc, run_dir)) from None
+    except SignalException as e:  # the launcher itself was told to stop (kill, Ctrl-C)
+        message = f"stopped by {signal.Signals(e.sigval).name}; the workers were stopped"
+        raise WorkerFailed(message + _intact(run_dir)) from None
 
 
 def _describe(rank: int, failure: Any, nproc: int, run_dir: str | None) -> str:
@@ -161,6 +177,10 @@ def _describe(rank: int, failure: Any, nproc: int, run_dir: str | None) -> str:
     else:
         how = f"exited with status {code}"
     message = f"worker rank {rank} of {nproc} {how}; the other workers were stopped"
-    if run_dir is not None:
-        message += f"; the last checkpoint in {run_dir} is intact (--resume {run_dir})"
-    return message
+    return message + _intact(run_dir)
+
+
+def _intact(run_dir: str | None) -> str:
+    if run_dir is None:
+        return ""
+    return f"; the last checkpoint in {run_dir} is intact (--resume {run_dir})"

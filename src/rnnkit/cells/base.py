@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, NamedTuple
 
 import torch
@@ -35,6 +36,12 @@ class BNLSTMState(NamedTuple):
 
 
 State = Any  # Tensor (RNN, GRU) or one of the NamedTuples above
+
+# The probe that records a forward pass for gradient-flow diagnostics
+# (``rnnkit.diagnostics.Probe``), or None. While one is set, the runner takes the reference
+# loop and reports every step's state to it (``probe.step``), and cells report their gate
+# activations (``probe.gates``); otherwise this costs one lookup per step of the loop.
+PROBE: ContextVar[Any] = ContextVar("rnnkit_probe", default=None)
 
 
 def map_state(fn: Callable[[Tensor], Tensor], state: State) -> State:
@@ -104,6 +111,11 @@ class RecurrentCell(nn.Module):
     hidden_size: int
     output_size: int
     num_gates: int
+    # The gate that decides how much of the old state a step keeps, as (name, high_keeps): for
+    # the diagnostics' advice ("most forget gates are closed"); None for cells without one.
+    retain_gate: tuple[str, bool] | None = None
+    # The gates' names in the order of weight_ih/weight_hh's row blocks.
+    gate_order: tuple[str, ...] = ()
 
     def initial_state(
         self, batch: int, *, device: torch.device | None = None, dtype: torch.dtype | None = None

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from rnnkit.cells.base import TensorStateCell, check_flags, check_sizes, make_gate_parameters
+from rnnkit.cells.base import PROBE, TensorStateCell, check_flags, check_sizes, make_gate_parameters
 
 
 class GRUCell(TensorStateCell):
@@ -37,6 +37,8 @@ class GRUCell(TensorStateCell):
     """
 
     num_gates = 3
+    gate_order = ("r", "z", "n")
+    retain_gate = ("z", True)  # h = (1 - z) n + z h_prev
 
     def __init__(
         self, input_size: int, hidden_size: int, *, reset_after: bool = True, bias: bool = True
@@ -65,6 +67,8 @@ class GRUCell(TensorStateCell):
             z = torch.sigmoid(x_z + F.linear(state, w_z, b_z))
             n = torch.tanh(x_n + F.linear(r * state, w_n, b_n))
         h = n + z * (state - n)  # == (1 - z) * n + z * h_prev, one op fewer
+        if (probe := PROBE.get()) is not None:
+            probe.gates(self, r=r, z=z)
         return h, h
 
     def extra_repr(self) -> str:

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from rnnkit.cells.base import (
+    PROBE,
     BNLSTMState,
     LSTMState,
     RecurrentCell,
@@ -72,6 +73,8 @@ class LSTMCell(RecurrentCell):
     """
 
     num_gates = 4
+    gate_order = ("i", "f", "g", "o")
+    retain_gate = ("f", True)
 
     def __init__(
         self,
@@ -199,7 +202,8 @@ class LSTMCell(RecurrentCell):
         if self.peephole:
             a_i = a_i + self.weight_ci * c_prev
             a_f = a_f + self.weight_cf * c_prev
-        c = torch.sigmoid(a_f) * c_prev + torch.sigmoid(a_i) * torch.tanh(a_g)
+        i, f = torch.sigmoid(a_i), torch.sigmoid(a_f)
+        c = f * c_prev + i * torch.tanh(a_g)
         if self.peephole:
             a_o = a_o + self.weight_co * c
         if self.norm == "layer":
@@ -208,7 +212,10 @@ class LSTMCell(RecurrentCell):
             c_out = self._batch_norm(c, "c", step, valid) + self.bn_c_bias
         else:
             c_out = c
-        h = torch.sigmoid(a_o) * torch.tanh(c_out)
+        o = torch.sigmoid(a_o)
+        h = o * torch.tanh(c_out)
+        if (probe := PROBE.get()) is not None:
+            probe.gates(self, i=i, f=f, o=o)
         if self.proj_size:
             h = F.linear(h, self.weight_hr)
         if self.norm == "batch":

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from rnnkit.cells.base import TensorStateCell, check_flags, check_sizes
+from rnnkit.cells.base import PROBE, TensorStateCell, check_flags, check_sizes
 from rnnkit.scan.linear import DEFAULT_CHUNK, MODES
 
 SCAN_MODES = ("auto", *MODES)
@@ -117,6 +117,10 @@ class MinimalCell(TensorStateCell):
         (``rnnkit.scan.mix_sequential``), which differentiates by hand."""
         raise NotImplementedError
 
+    def named_gates(self, a: Tensor) -> dict[str, Tensor]:
+        """The paper's gates, by name, from a_t (the share of the old state kept)."""
+        raise NotImplementedError
+
     def readout(self, h: Tensor, xp: Tensor) -> Tensor:
         """The output at each step from the state ``h`` (..., H): h itself, or the block's."""
         if not self.block:
@@ -128,6 +132,8 @@ class MinimalCell(TensorStateCell):
     def recur(self, xp: Tensor, state: Tensor, valid: Tensor | None = None):
         a, c = self.mix(xp)
         h = torch.lerp(c, state, a)  # c + a (state - c)
+        if (probe := PROBE.get()) is not None:
+            probe.gates(self, **self.named_gates(a))
         return self.readout(h, xp), h
 
     def extra_repr(self) -> str:
@@ -160,6 +166,10 @@ class MinGRUCell(MinimalCell):
     """
 
     num_gates = 2
+    retain_gate = ("z", False)  # h = (1 - z) h_prev + z h~
+
+    def named_gates(self, a):
+        return {"z": 1 - a}
 
     def log_coefficients(self, xp: Tensor) -> tuple[Tensor, Tensor]:
         H = self.hidden_size
@@ -191,6 +201,11 @@ class MinLSTMCell(MinimalCell):
     """
 
     num_gates = 3
+    retain_gate = ("f", True)
+
+    def named_gates(self, a):
+        # The normalized gates f / (f + i) and i / (f + i), the ones that mix the state.
+        return {"f": a, "i": 1 - a}
 
     def log_coefficients(self, xp: Tensor) -> tuple[Tensor, Tensor]:
         H = self.hidden_size

@@ -37,6 +37,7 @@ class RNNCell(TensorStateCell):
     """
 
     num_gates = 1
+    gate_order = ("h",)
 
     def __init__(
         self,

@@ -1,5 +1,5 @@
-"""The ``rnnkit`` command: ``demo``, ``train``, ``evaluate``, ``predict``, ``translate``,
-``info``, ``export``.
+"""The ``rnnkit`` command: ``demo``, ``train``, ``diagnose``, ``evaluate``, ``predict``,
+``translate``, ``info``, ``export``.
 
 Every ``train`` flag is a config field (``rnnkit.training.config``); ``--config FILE`` gives a
 YAML/TOML base that flags override. Errors rnnkit can explain (a bad flag value, an unknown
@@ -23,6 +23,7 @@ import torch
 
 import rnnkit
 from rnnkit.cli import demo as demo_command
+from rnnkit.cli import diagnose as diagnose_command
 from rnnkit.export import ExportError
 from rnnkit.text.parallel import DataError
 from rnnkit.training import distributed
@@ -454,6 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo_command.add_parser(sub)
+    diagnose_command.add_parser(sub, _add_config_flags)
 
     p = sub.add_parser(
         "train",

@@ -15,7 +15,7 @@ from torch.nn import functional as F
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.cells import CELLS, BNLSTMState, GRUCell, LSTMState, RecurrentCell, map_state
-from rnnkit.cells.base import check_input, check_shape
+from rnnkit.cells.base import PROBE, check_input, check_shape
 from rnnkit.cells.minimal import MinimalCell
 from rnnkit.layers import fused, kernels
 from rnnkit.scan import linear as scan
@@ -251,6 +251,8 @@ class Recurrent(nn.Module):
     def _run(self, x: Tensor, state, lengths: Tensor | None, batch_sizes: list[int] | None):
         """Time-major, length-sorted: x (T, B, D) -> (out (T, B, dirs*H_out), stacked state)."""
         path = self._choose_path(x.device, x.shape[1], x.shape[0])
+        if PROBE.get() is not None:  # diagnostics record every step's state and gates
+            path = "reference"
         dirs = self.num_directions
         if state is None and path == "fused":
             state = self.initial_state(x.shape[1], device=x.device, dtype=x.dtype)
@@ -371,14 +373,19 @@ def _loop(cell: RecurrentCell, x: Tensor, state, lengths: Tensor | None, hoist: 
     steps = (cell.project_input(x) if hoist else x).unbind(0)  # unbind: indexing is O(T^2) in bwd
     outputs = []
     lengths = None if lengths is None else lengths.to(x.device)
+    probe = PROBE.get()
     for t, x_t in enumerate(steps):
         xp_t = x_t if hoist else cell.project_input(x_t)
         if lengths is None:
             h, state = cell.recur(xp_t, state)
+            if probe is not None:
+                probe.step(cell, h, state, None)
             outputs.append(h)
             continue
         valid = lengths > t  # (B,)
         h, new_state = cell.recur(xp_t, state, valid)
+        if probe is not None:
+            probe.step(cell, h, new_state, valid)
         keep = valid[:, None]
         state = _keep_where(keep, new_state, state)
         outputs.append(h * keep)  # padded outputs hold zeros

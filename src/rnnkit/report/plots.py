@@ -100,3 +100,66 @@ def plot_attention(
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_gradient_flow(diagnosis, path: str | Path, *, title: str = "") -> Path:
+    """||dL/dh_t|| over the steps t of every recorded cell (log scale), from a
+    :class:`~rnnkit.diagnostics.Diagnosis`; LSTMs also show ||dL/dc_t|| (dashed). Zeros
+    (gradients below float32's range) are left out."""
+    fig, ax = plt.subplots(figsize=(8, 4), constrained_layout=True)
+    for flow in diagnosis.cells:
+        series = [("h", flow.grad_norms, "-")]
+        if flow.cell_grad_norms is not None:
+            series.append(("c", flow.cell_grad_norms, "--"))
+        for name, values, style in series:
+            points = [(t, v) for t, v in enumerate(values) if v > 0]
+            if points:
+                steps, norms = zip(*points, strict=True)
+                ax.plot(steps, norms, style, label=f"dL/d{name}: {flow.name}")
+    ax.set_yscale("log")
+    ax.set_xlabel("time step t (loop order)")
+    ax.set_ylabel("gradient norm")
+    ax.set_title(title or f"gradient flow: {diagnosis.verdict}", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_gradient_heatmap(steps: list[int], norms: list[list[float]], path: str | Path, *,
+                          title: str = "") -> Path:  # fmt: skip
+    """Heatmap of the gradient-by-time profile over training: time step t (x) against training
+    step (y), color log10 ||dL/dh_t||.
+
+    Args:
+        steps: the training steps at which a profile was recorded (the rows).
+        norms: one profile per row, ||dL/dh_t|| for t = 0 .. T-1 (rows may differ in T).
+    """
+    import numpy as np
+
+    if not steps or len(steps) != len(norms):
+        raise ValueError(f"steps, norms: expected equal non-empty lists, got {len(steps)} and "
+                         f"{len(norms)}")  # fmt: skip
+    width = max(len(row) for row in norms)
+    grid = np.full((len(norms), width), np.nan)
+    for i, row in enumerate(norms):
+        values = np.asarray(row, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            grid[i, : len(values)] = np.where(values > 0, np.log10(values), np.nan)
+    fig, ax = plt.subplots(figsize=(8, 4.5), constrained_layout=True)
+    image = ax.imshow(grid, aspect="auto", origin="lower", cmap="magma", interpolation="nearest",
+                      extent=(-0.5, width - 0.5, -0.5, len(steps) - 0.5))  # fmt: skip
+    ticks = np.linspace(0, len(steps) - 1, min(len(steps), 8)).round().astype(int)
+    ax.set_yticks(ticks, [str(steps[i]) for i in ticks])
+    ax.set_xlabel("time step t")
+    ax.set_ylabel("training step")
+    fig.colorbar(image, ax=ax, label="log10 ||dL/dh_t||")
+    ax.set_title(title or "gradient flow during training", fontsize=10)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

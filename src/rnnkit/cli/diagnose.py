@@ -50,14 +50,14 @@ def run(args: argparse.Namespace) -> int:
             )
         if not Path(args.run_dir).is_dir():
             raise UsageError(f"{args.run_dir}: no such run directory")
-        diagnosis, config = diagnose_run(
-            args.run_dir, which=args.checkpoint, batch_size=args.diagnose_batch
+        diagnosis, config = _diagnose(
+            diagnose_run, args.run_dir, which=args.checkpoint, batch_size=args.diagnose_batch
         )
         out = Path(overrides.get("out") or args.run_dir)
     else:
         base = load_file(args.config) if args.config else RunConfig()
         config = apply_overrides(base, overrides)
-        diagnosis, config = diagnose_run(config=config, batch_size=args.diagnose_batch)
+        diagnosis, config = _diagnose(diagnose_run, config=config, batch_size=args.diagnose_batch)
         out = Path(config.train.out) if config.train.out else None
     if args.json:
         print(json.dumps(diagnosis.to_dict(), default=str))
@@ -70,3 +70,16 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"wrote {out / 'diagnosis.json'} and {out / 'gradient_flow.png'}")
     return 0
+
+
+def _diagnose(diagnose_run, *args, **kwargs):
+    """``diagnose_run``, with a model it cannot diagnose reported as a usage error."""
+    from rnnkit.cli.main import UsageError
+    from rnnkit.training.config import ConfigError
+
+    try:
+        return diagnose_run(*args, **kwargs)
+    except ConfigError:
+        raise
+    except ValueError as e:
+        raise UsageError(str(e)) from None

@@ -1,5 +1,5 @@
-"""The ``rnnkit`` command: ``demo``, ``train``, ``diagnose``, ``evaluate``, ``predict``,
-``translate``, ``info``, ``export``.
+"""The ``rnnkit`` command: ``demo``, ``train``, ``diagnose``, ``ablate``, ``evaluate``,
+``predict``, ``translate``, ``info``, ``export``.
 
 Every ``train`` flag is a config field (``rnnkit.training.config``); ``--config FILE`` gives a
 YAML/TOML base that flags override. Errors rnnkit can explain (a bad flag value, an unknown
@@ -22,6 +22,7 @@ from typing import Literal, get_args, get_origin
 import torch
 
 import rnnkit
+from rnnkit.cli import ablate as ablate_command
 from rnnkit.cli import demo as demo_command
 from rnnkit.cli import diagnose as diagnose_command
 from rnnkit.export import ExportError
@@ -456,6 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo_command.add_parser(sub)
     diagnose_command.add_parser(sub, _add_config_flags)
+    ablate_command.add_parser(sub, _add_config_flags)
 
     p = sub.add_parser(
         "train",

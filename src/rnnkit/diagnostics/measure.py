@@ -208,7 +208,7 @@ def diagnose(
             loss.backward()
     finally:
         model.train(was_training)
-    names = _cell_names(model)
+    names = cell_names(model)
     cells = [_flow(cell, rec, names) for cell, rec in probe.records.items() if rec.states]
     if not cells:
         raise ValueError(
@@ -248,7 +248,7 @@ def _batch_size(x: Any) -> int:
     return int(first.shape[0]) if isinstance(first, Tensor) else len(first)
 
 
-def _cell_names(model: nn.Module) -> dict[nn.Module, tuple[str, int, int]]:
+def cell_names(model: nn.Module) -> dict[nn.Module, tuple[str, int, int]]:
     """Cell -> (module path, layer, direction), from the runners that hold the cells."""
     out = {}
     for name, module in model.named_modules():

@@ -346,6 +346,10 @@ class TrainConfig(_Section):
     during training decodes greedily); 1: greedy."""
     length_penalty: float = 0.0
     """Sequence-to-sequence: beam search's length penalty alpha (Wu et al. 2016); 0: none."""
+    grad_flow_every: int = 0
+    """Record the gradient-by-time profile (||dL/dh_t|| per time step and recurrent cell)
+    every this many training steps into RUN_DIR/grad_flow.jsonl, plotted as grad_flow.png
+    (time step x training step); 0: off. A recorded step runs the reference loop."""
     tbptt: int = 0
     """Truncated BPTT: backpropagate through chunks of this many steps, carrying the state
     between chunks; 0: through the whole sequence."""
@@ -374,7 +378,7 @@ class TrainConfig(_Section):
             "steps", "batch_size", "eval_every", "eval_batch_size", "early_stopping_patience",
             "max_time", "threads",
         )  # fmt: skip
-        self._positive("tbptt", "length_penalty", "workers", allow_zero=True)
+        self._positive("tbptt", "length_penalty", "workers", "grad_flow_every", allow_zero=True)
         self._positive("beam")
         if not 0.0 <= self.teacher_forcing <= 1.0:
             raise ConfigError(

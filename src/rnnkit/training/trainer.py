@@ -361,6 +361,7 @@ class Trainer:
         self.reached: dict[str, Any] | None = None
         self.nonfinite = 0
         self._improved = False
+        self.flow_history = None  # rank 0 with train.grad_flow_every: RUN_DIR/grad_flow.jsonl
         if resume:
             self._restore()
 
@@ -507,8 +508,18 @@ class Trainer:
         o = self.config.optim
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
+        every = self.config.train.grad_flow_every
+        probe = None
         # x is a Tensor or a task's tuple of inputs (Seq2SeqInputs); both move with .to().
-        loss = self._forward_backward(x.to(self.device), y.to(self.device))
+        if every and self.step % every == 0:
+            from rnnkit.diagnostics import recording
+
+            with recording() as probe:
+                loss = self._forward_backward(x.to(self.device), y.to(self.device))
+            if self.flow_history is not None:
+                self.flow_history.write(self.step, probe, self.model)
+        else:
+            loss = self._forward_backward(x.to(self.device), y.to(self.device))
         norm = global_norm(self.params)
         row = {"lr": self.optimizer.param_groups[0]["lr"], "loss": loss, "grad_norm": norm}
         if not (math.isfinite(loss) and math.isfinite(norm)):
@@ -552,6 +563,10 @@ class Trainer:
                 tensorboard=t.tensorboard,
                 resume_step=self.step if self.step else None,
             )
+            if t.grad_flow_every:
+                from rnnkit.diagnostics.history import FlowHistory
+
+                self.flow_history = FlowHistory(self.run_dir, self.step if self.step else None)
         bar = tqdm(
             total=t.steps, initial=self.step, disable=t.quiet or not main, unit="step",
             desc=f"{self.task.name} {model_label(cfg)}", dynamic_ncols=True,
@@ -721,6 +736,10 @@ class Trainer:
         from rnnkit.report.plots import plot_runs  # matplotlib loads only when needed
 
         self.task.report(self.model, self.run_dir, device=self.device)
+        if t.grad_flow_every:
+            from rnnkit.diagnostics.history import plot as plot_flow
+
+            plot_flow(self.run_dir)
         history = read_metrics(self.run_dir)
         better = self.task.metrics[next(iter(self.task.metrics))]
         main = next(iter(self.task.metrics))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from contextvars import ContextVar
 from typing import Any, NamedTuple
 
 import torch
@@ -37,11 +36,20 @@ class BNLSTMState(NamedTuple):
 
 State = Any  # Tensor (RNN, GRU) or one of the NamedTuples above
 
+
+class _ProbeSlot:
+    """Where ``rnnkit.diagnostics.recording`` puts its probe (one per process)."""
+
+    active: Any = None
+
+
 # The probe that records a forward pass for gradient-flow diagnostics
-# (``rnnkit.diagnostics.Probe``), or None. While one is set, the runner takes the reference
-# loop and reports every step's state to it (``probe.step``), and cells report their gate
-# activations (``probe.gates``); otherwise this costs one lookup per step of the loop.
-PROBE: ContextVar[Any] = ContextVar("rnnkit_probe", default=None)
+# (``rnnkit.diagnostics.Probe``) is ``PROBE.active``, or None. While one is set, the runner
+# takes the reference loop and reports every step's state to it (``probe.step``), and cells
+# report their gate activations (``probe.gates``); otherwise this costs one attribute lookup
+# per step. A plain attribute, not a ContextVar: torch.export traces through attribute reads
+# but not through ContextVar.get.
+PROBE = _ProbeSlot()
 
 
 def map_state(fn: Callable[[Tensor], Tensor], state: State) -> State:

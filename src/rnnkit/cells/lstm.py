@@ -214,7 +214,7 @@ class LSTMCell(RecurrentCell):
             c_out = c
         o = torch.sigmoid(a_o)
         h = o * torch.tanh(c_out)
-        if (probe := PROBE.get()) is not None:
+        if (probe := PROBE.active) is not None:
             probe.gates(self, i=i, f=f, o=o)
         if self.proj_size:
             h = F.linear(h, self.weight_hr)

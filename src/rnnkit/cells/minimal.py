@@ -132,7 +132,7 @@ class MinimalCell(TensorStateCell):
     def recur(self, xp: Tensor, state: Tensor, valid: Tensor | None = None):
         a, c = self.mix(xp)
         h = torch.lerp(c, state, a)  # c + a (state - c)
-        if (probe := PROBE.get()) is not None:
+        if (probe := PROBE.active) is not None:
             probe.gates(self, **self.named_gates(a))
         return self.readout(h, xp), h
 

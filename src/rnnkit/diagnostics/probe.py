@@ -101,9 +101,9 @@ def recording() -> Iterator[Probe]:
         >>> len(probe.records[rnn.cells[0]].grad_norms())
         5
     """
-    probe = Probe()
-    token = PROBE.set(probe)
+    probe, outer = Probe(), PROBE.active
+    PROBE.active = probe
     try:
         yield probe
     finally:
-        PROBE.reset(token)
+        PROBE.active = outer

@@ -251,7 +251,7 @@ class Recurrent(nn.Module):
     def _run(self, x: Tensor, state, lengths: Tensor | None, batch_sizes: list[int] | None):
         """Time-major, length-sorted: x (T, B, D) -> (out (T, B, dirs*H_out), stacked state)."""
         path = self._choose_path(x.device, x.shape[1], x.shape[0])
-        if PROBE.get() is not None:  # diagnostics record every step's state and gates
+        if PROBE.active is not None:  # diagnostics record every step's state and gates
             path = "reference"
         dirs = self.num_directions
         if state is None and path == "fused":
@@ -373,7 +373,7 @@ def _loop(cell: RecurrentCell, x: Tensor, state, lengths: Tensor | None, hoist: 
     steps = (cell.project_input(x) if hoist else x).unbind(0)  # unbind: indexing is O(T^2) in bwd
     outputs = []
     lengths = None if lengths is None else lengths.to(x.device)
-    probe = PROBE.get()
+    probe = PROBE.active
     for t, x_t in enumerate(steps):
         xp_t = x_t if hoist else cell.project_input(x_t)
         if lengths is None:

@@ -1,5 +1,5 @@
-"""The ``rnnkit`` command: ``demo``, ``train``, ``diagnose``, ``ablate``, ``evaluate``,
-``predict``, ``translate``, ``info``, ``export``.
+"""The ``rnnkit`` command: ``demo``, ``train``, ``diagnose``, ``ablate``, ``report``,
+``evaluate``, ``predict``, ``translate``, ``info``, ``export``.
 
 Every ``train`` flag is a config field (``rnnkit.training.config``); ``--config FILE`` gives a
 YAML/TOML base that flags override. Errors rnnkit can explain (a bad flag value, an unknown
@@ -423,6 +423,19 @@ def _run_info(run_dir: Path) -> int:
     return 0
 
 
+def report(args: argparse.Namespace) -> int:
+    from rnnkit.report.html import write_report
+
+    if not Path(args.directory).is_dir():
+        raise UsageError(f"{args.directory}: no such directory")
+    try:
+        path = write_report(args.directory, output=args.output)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    print(f"wrote {path}")
+    return 0
+
+
 def export(args: argparse.Namespace) -> int:
     from rnnkit.export import export as export_model
     from rnnkit.training.trainer import load_run
@@ -541,6 +554,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "versions and the execution path each cell takes here.")  # fmt: skip
     p.add_argument("run_dir", nargs="?", metavar="RUN_DIR")
     p.set_defaults(func=info)
+
+    p = sub.add_parser("report", help="one self-contained HTML page for a run or an ablation",
+                       description="Write DIR/report.html: results, curves, gradient flow, the "
+                       "diagnosis, the task's figures and the config (a run), or the ranked "
+                       "table and plots (an ablation). Figures are embedded; the page needs "
+                       "no network.")  # fmt: skip
+    p.add_argument("directory", metavar="RUN_DIR|ABLATION_DIR")
+    p.add_argument("--output", metavar="FILE", help="default: DIR/report.html")
+    p.set_defaults(func=report)
 
     p = run_parser("export", "export a trained model for deployment (ONNX or TorchScript)")
     p.add_argument("--format", choices=["onnx", "torchscript"], required=True)

@@ -38,8 +38,8 @@ bench-seq2seq: $(STAMP)
 	$(BENCH_ENV) $(BIN)/python benchmarks/bench_seq2seq.py dates --steps 2000
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples scripts
+	$(BIN)/ruff format --check src tests benchmarks examples scripts
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -10,13 +10,10 @@ applied to the same base config. A grid file is a mapping of such entries::
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from rnnkit.training.config import ConfigError, RunConfig, apply_overrides
+from rnnkit.training.config import ConfigError, RunConfig, apply_overrides, read_mapping
 
 # The remedies of the literature, one change at a time from a vanilla tanh RNN or an LSTM.
 DEFAULT_GRID: dict[str, dict[str, Any]] = {
@@ -42,22 +39,7 @@ DEFAULT_GRID: dict[str, dict[str, Any]] = {
 def read_grid(path: str | Path) -> dict[str, dict[str, Any]]:
     """A grid from a ``.yaml``/``.yml`` or ``.toml`` file (see the module docstring)."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such grid file")
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix == ".toml":
-            data = tomllib.loads(text)
-        elif path.suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text)
-        else:
-            raise ConfigError(f"{path}: expected a .yaml, .yml or .toml grid file")
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: malformed TOML: {e}") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: malformed YAML: {getattr(e, 'problem', e)}") from None
+    data = read_mapping(path, "grid")
     if not isinstance(data, dict) or not data:
         raise ConfigError(f"{path}: expected a non-empty mapping of name -> overrides")
     for name, overrides in data.items():

@@ -471,12 +471,12 @@ def apply_overrides(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:
     )
 
 
-def load_file(path: str | Path) -> RunConfig:
-    """Read a YAML (``.yaml``/``.yml``) or TOML (``.toml``) config file with sections
-    ``task``, ``model``, ``optim``, ``train``; missing keys keep their defaults."""
+def read_mapping(path: str | Path, what: str = "config") -> Any:
+    """The parsed contents of a YAML (``.yaml``/``.yml``) or TOML (``.toml``) ``what`` file
+    (None if empty); errors name the file, and for YAML the line and column."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: no such config file")
+        raise ConfigError(f"{path}: no such {what} file")
     text = path.read_text(encoding="utf-8")
     try:
         if path.suffix == ".toml":
@@ -484,13 +484,20 @@ def load_file(path: str | Path) -> RunConfig:
         elif path.suffix in (".yaml", ".yml"):
             data = yaml.safe_load(text)
         else:
-            raise ConfigError(f"{path}: expected a .yaml, .yml or .toml file")
+            raise ConfigError(f"{path}: expected a .yaml, .yml or .toml {what} file")
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: malformed TOML: {e}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         raise ConfigError(f"{path}{where}: malformed YAML: {getattr(e, 'problem', e)}") from None
+    return data
+
+
+def load_file(path: str | Path) -> RunConfig:
+    """Read a YAML (``.yaml``/``.yml``) or TOML (``.toml``) config file with sections
+    ``task``, ``model``, ``optim``, ``train``; missing keys keep their defaults."""
+    data = read_mapping(path)
     if data is None:
         data = {}
     try:

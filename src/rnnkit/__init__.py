@@ -31,11 +31,14 @@ from rnnkit.cells import (  # noqa: E402
     GRUCell,
     LSTMCell,
     LSTMState,
+    MinGRUCell,
+    MinLSTMCell,
     RecurrentCell,
     RNNCell,
     detach,
     map_state,
 )
+from rnnkit.diagnostics import Diagnosis, diagnose  # noqa: E402
 from rnnkit.export import export  # noqa: E402
 from rnnkit.init import initialize  # noqa: E402
 from rnnkit.layers import Recurrent, from_torch, to_torch  # noqa: E402
@@ -45,9 +48,12 @@ from rnnkit.training.trainer import load_run  # noqa: E402
 
 __all__ = [
     "BNLSTMState",
+    "Diagnosis",
     "GRUCell",
     "LSTMCell",
     "LSTMState",
+    "MinGRUCell",
+    "MinLSTMCell",
     "RNNCell",
     "Recurrent",
     "RecurrentCell",
@@ -56,6 +62,7 @@ __all__ = [
     "SequenceModel",
     "__version__",
     "detach",
+    "diagnose",
     "export",
     "from_torch",
     "initialize",

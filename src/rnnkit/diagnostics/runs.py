@@ -19,10 +19,10 @@ def diagnose_run(
 ) -> tuple[Diagnosis, RunConfig]:
     """Diagnose the model of ``run_dir`` (its ``which`` checkpoint) or, with ``config``, a
     freshly initialized one (seeded by ``config.train.seed``), on training batch ``step`` of
-    ``batch_size`` sequences (default: the config's batch size). Returns the diagnosis and
-    the config."""
+    ``batch_size`` sequences (default: the config's batch size), on the config's device.
+    Returns the diagnosis and the config."""
     from rnnkit.tasks import build_task
-    from rnnkit.training.trainer import build_model, load_run, seed_everything
+    from rnnkit.training.trainer import build_model, load_run, resolve_device, seed_everything
 
     if (run_dir is None) == (config is None):
         raise ValueError("diagnose_run: pass a run directory or a config, not both or neither")
@@ -37,6 +37,8 @@ def diagnose_run(
     if B < 1:
         raise ValueError(f"batch_size: expected a positive integer, got {B}")
     x, y = task.train_batch(step, B, config.train.seed)
+    device = resolve_device(config.train.device)  # --device, as for training
+    model, x, y = model.to(device), x.to(device), y.to(device)
     m, o, t = config.model, config.optim, config.train
     context = {
         "clip": o.clip or o.clip_value, "init": m.init, "pooling": m.pooling, "norm": m.norm,

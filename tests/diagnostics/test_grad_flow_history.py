@@ -14,7 +14,7 @@ from rnnkit.training.config import RunConfig
 from rnnkit.training.trainer import Trainer
 
 TINY = dict(task="adding", seq_len=12, hidden=8, batch_size=8, eval_every=3, valid_size=16,
-            test_size=16, quiet=True, tensorboard=False)  # fmt: skip
+            test_size=16, quiet=True, tensorboard=False, device="cpu")  # fmt: skip
 
 
 def test_a_recorded_step_logs_what_diagnose_measures_on_the_same_batch(tmp_path):

@@ -1,0 +1,222 @@
+"""Reading time series from CSV or Parquet into aligned arrays, with every check a user's file
+needs: the columns exist, times parse and strictly increase, values are numbers, and missing
+values are either an error or filled as asked.
+
+Two layouts:
+
+- **wide**: one row per time, one column per series (``target="a,b,c"`` or a single column);
+- **long**: one row per (series, time), an ``id_col`` naming the series; every series must
+  have the same times (they are aligned into one table).
+
+Errors name the file, the column and the line (the header is line 1), e.g.
+``sales.csv:14: column 'date': cannot read 'tomorrow' as a time``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+Missing = Literal["error", "ffill", "interpolate"]
+MISSING = ("error", "ffill", "interpolate")
+
+
+class SeriesError(ValueError):
+    """A time-series file rnnkit cannot use; the message names file, column and line."""
+
+
+@dataclass(frozen=True)
+class Series:
+    """S aligned series over N times.
+
+    Attributes:
+        times: (N,) the time index (datetime64, or numbers), strictly increasing.
+        names: the S series' names (columns in wide form, ids in long form).
+        target: (S, N) float64 values to forecast.
+        past: (S, N, Cp) covariates known only up to the present (may be empty, Cp = 0).
+        future: (S, N, Cf) covariates known ahead, e.g. calendar features (Cf may be 0).
+    """
+
+    times: np.ndarray
+    names: list[str]
+    target: np.ndarray
+    past: np.ndarray
+    future: np.ndarray
+    past_names: list[str] = field(default_factory=list)
+    future_names: list[str] = field(default_factory=list)
+
+    @property
+    def length(self) -> int:
+        return self.target.shape[1]
+
+    @classmethod
+    def from_arrays(cls, target, times=None, names=None) -> Series:
+        """Series from a (N,) or (S, N) array, no covariates (tests, bundled data)."""
+        target = np.atleast_2d(np.asarray(target, dtype=np.float64))
+        S, N = target.shape
+        times = np.arange(N) if times is None else np.asarray(times)
+        names = names or [f"series{i}" for i in range(S)]
+        empty = np.zeros((S, N, 0))
+        return cls(times, list(names), target, empty, empty.copy())
+
+
+def read_series(
+    path: str | Path,
+    *,
+    time_col: str,
+    target: str | list[str],
+    id_col: str | None = None,
+    past: list[str] = (),
+    future: list[str] = (),
+    missing: Missing = "error",
+) -> Series:
+    """Read ``path`` (``.csv``, or ``.parquet`` with pyarrow installed) into :class:`Series`.
+
+    Args:
+        time_col: the time column (dates in any format pandas reads, or numbers).
+        target: the column to forecast (long form), or one or more columns, each a series
+            (wide form; a comma-separated string or a list).
+        id_col: long form: the column naming each row's series.
+        past, future: covariate columns (past-only; known in the future).
+        missing: what an empty or NaN value does: ``"error"`` (the default) stops with its
+            line; ``"ffill"`` repeats the last value; ``"interpolate"`` draws a straight line
+            in time. A value missing before a series' first number is always an error.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if missing not in MISSING:
+        raise SeriesError(f"missing: expected one of {MISSING}, got {missing!r}")
+    frame = _read_table(path)
+    targets = [t.strip() for t in target.split(",")] if isinstance(target, str) else list(target)
+    columns = [time_col, *targets, *past, *future] + ([id_col] if id_col else [])
+    for col in columns:
+        if col not in frame.columns:
+            raise SeriesError(
+                f"{path}: no column {col!r} (columns: {', '.join(map(str, frame.columns))})"
+            )
+    if id_col and len(targets) != 1:
+        raise SeriesError(f"{path}: long form (id column {id_col!r}) takes one target column, "
+                          f"got {', '.join(targets)}")  # fmt: skip
+    if frame.empty:
+        raise SeriesError(f"{path}: no rows")
+    line = pd.Series(np.arange(len(frame)) + 2, index=frame.index)  # header is line 1
+    times = _parse_times(frame[time_col], line, path, time_col)
+    for col in [*targets, *past, *future]:
+        frame[col] = _numbers(frame[col], line, path, col)
+    frame = frame.assign(_time=times, _line=line)
+    groups = [(str(k), g) for k, g in frame.groupby(id_col, sort=False)] if id_col else [
+        (None, frame)]  # fmt: skip
+    reference = None
+    series_names, values, pasts, futures = [], [], [], []
+    for name, g in groups:
+        _check_order(g, path, time_col, where=f" (series {name!r})" if name else "")
+        if reference is None:
+            reference = g["_time"].to_numpy()
+        elif not np.array_equal(g["_time"].to_numpy(), reference):
+            raise SeriesError(
+                f"{path}: series {name!r} has other times than series {series_names[0]!r}; "
+                "every series of a long-form file needs the same times"
+            )
+        for col in targets if not id_col else targets[:1]:
+            series_names.append(col if not id_col else name)
+            values.append(_fill(g[col], g["_line"], path, col, missing))
+            pasts.append(_stack(g, past, path, missing))
+            futures.append(_stack(g, future, path, missing))
+    return Series(
+        times=reference,
+        names=series_names,
+        target=np.stack(values),
+        past=np.stack(pasts),
+        future=np.stack(futures),
+        past_names=list(past),
+        future_names=list(future),
+    )
+
+
+def _read_table(path: Path):
+    import pandas as pd
+
+    if not path.is_file():
+        raise SeriesError(f"{path}: no such file")
+    if path.suffix == ".parquet":
+        try:
+            return pd.read_parquet(path)
+        except ImportError:
+            raise SeriesError(f"{path}: reading Parquet needs pyarrow (pip install "
+                              "pyarrow)") from None  # fmt: skip
+    if path.suffix not in (".csv", ".txt", ".tsv"):
+        raise SeriesError(f"{path}: expected a .csv or .parquet file")
+    if path.stat().st_size == 0:
+        raise SeriesError(f"{path}: empty file")
+    try:
+        return pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
+    except pd.errors.ParserError as e:
+        raise SeriesError(f"{path}: malformed CSV: {str(e).strip()}") from None
+    except pd.errors.EmptyDataError:
+        raise SeriesError(f"{path}: no header and no rows") from None
+
+
+def _parse_times(column, line, path: Path, name: str):
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(column):
+        bad = column.isna()
+        parsed = column.astype("float64")
+    else:
+        parsed = pd.to_datetime(column, errors="coerce", format="mixed")
+        bad = parsed.isna()
+    if bad.any():
+        i = bad.idxmax()
+        raise SeriesError(f"{path}:{line[i]}: column {name!r}: cannot read {column[i]!r} as a "
+                          "time")  # fmt: skip
+    return parsed
+
+
+def _numbers(column, line, path: Path, name: str):
+    import pandas as pd
+
+    values = pd.to_numeric(column, errors="coerce")
+    bad = values.isna() & column.notna() & (column.astype(str).str.strip() != "")
+    if bad.any():
+        i = bad.idxmax()
+        raise SeriesError(f"{path}:{line[i]}: column {name!r}: {column[i]!r} is not a number")
+    return values.astype("float64")
+
+
+def _check_order(g, path: Path, name: str, where: str) -> None:
+    t = g["_time"].to_numpy()
+    if len(t) < 2:
+        return
+    steps = t[1:] > t[:-1]
+    if not steps.all():
+        k = int(np.argmin(steps)) + 1
+        line, before = g["_line"].iloc[k], g["_line"].iloc[k - 1]
+        what = "repeats the time of" if t[k] == t[k - 1] else "goes back in time from"
+        raise SeriesError(f"{path}:{line}: column {name!r}{where}: {what} line {before} "
+                          "(times must strictly increase)")  # fmt: skip
+
+
+def _fill(column, line, path: Path, name: str, missing: Missing) -> np.ndarray:
+    values = column.to_numpy(dtype=np.float64)
+    gaps = np.isnan(values)
+    if not gaps.any():
+        return values
+    first = int(np.argmax(gaps))
+    if missing == "error":
+        raise SeriesError(f"{path}:{line.iloc[first]}: column {name!r}: missing value (fill "
+                          "gaps with --missing ffill or --missing interpolate)")  # fmt: skip
+    if gaps[0]:
+        raise SeriesError(f"{path}:{line.iloc[0]}: column {name!r}: missing value before the "
+                          "series' first number (nothing to fill it from)")  # fmt: skip
+    filled = column.ffill() if missing == "ffill" else column.interpolate("linear").ffill()
+    return filled.to_numpy(dtype=np.float64)
+
+
+def _stack(g, columns, path: Path, missing: Missing) -> np.ndarray:
+    if not columns:
+        return np.zeros((len(g), 0))
+    return np.stack([_fill(g[c], g["_line"], path, c, missing) for c in columns], axis=-1)

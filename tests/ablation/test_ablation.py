@@ -114,3 +114,21 @@ def test_the_command_runs_a_grid_file_and_prints_the_table(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "rank  entry" in printed and "lstm + chrono" in printed
     assert (out / "lstm+chrono" / "seed-0" / "summary.json").is_file()
+
+
+def test_a_diverged_run_is_a_result_ranked_last_and_kept_on_resume(tmp_path):
+    out = tmp_path / "abl"
+    blowup = {"cell": "rnn", "nonlinearity": "relu", "init": "identity", "optimizer": "sgd",
+              "lr": 1e8}  # fmt: skip
+    grid = {"blows up": blowup, "rnn": {"cell": "rnn"}}
+    messages = []
+    rows = run_ablation(BASE, grid, out, budget=Budget.parse("20"), seeds=1, log=messages.append)
+    assert [r.name for r in rows] == ["rnn", "blows up"]
+    assert rows[1].values == [] and rows[1].diverged == [13]
+    assert messages[1] == "[1/2] blows up, seed 0: diverged at step 13"
+    assert (
+        "| 2 | blows up | - (1 diverged, at step 13) | 0/1 |" in (out / "ablation.md").read_text()
+    )
+    messages.clear()
+    run_ablation(BASE, grid, out, budget=Budget.parse("20"), seeds=1, log=messages.append)
+    assert messages[0] == "[1/2] blows up, seed 0: diverged earlier, kept"

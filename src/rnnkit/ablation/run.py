@@ -17,7 +17,7 @@ import json
 import math
 import shutil
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from rnnkit.training import checkpoint as ckpt
 from rnnkit.training.config import ConfigError, RunConfig
 
 MANIFEST = "ablation.json"
+DIVERGED = "diverged.json"  # in a run directory: training stopped on non-finite gradients
 
 
 @dataclass(frozen=True)
@@ -72,14 +73,17 @@ class Row:
     name: str
     metric: str
     values: list[float]
+    """The test metric of each seed that finished (diverged seeds have none)."""
     reached: list[dict[str, Any] | None]
-    parameters: int
-    steps_per_s: float
-    sequences_per_s: float
+    parameters: int | None
+    steps_per_s: float | None
+    sequences_per_s: float | None
+    diverged: list[int] = field(default_factory=list)
+    """The step at which each diverged seed stopped."""
 
     @property
     def mean(self) -> float:
-        return statistics.fmean(self.values)
+        return statistics.fmean(self.values) if self.values else math.nan
 
     @property
     def std(self) -> float:
@@ -91,7 +95,8 @@ class Row:
             "entry": self.name,
             f"{self.metric}_mean": self.mean,
             f"{self.metric}_std": self.std,
-            "seeds": len(self.values),
+            "seeds": len(self.values) + len(self.diverged),
+            "diverged": len(self.diverged),
             "solved": len(hits),
             "steps_to_target": statistics.fmean(r["step"] for r in hits) if hits else None,
             "time_to_target_s": statistics.fmean(r["time_s"] for r in hits) if hits else None,
@@ -134,6 +139,9 @@ def run_ablation(
             if (run_dir / "summary.json").is_file():
                 log(f"{where}: finished earlier, kept")
                 continue
+            if (run_dir / DIVERGED).is_file():
+                log(f"{where}: diverged earlier, kept")
+                continue
             resume = (run_dir / "checkpoints" / "last.json").is_file()
             if run_dir.exists() and not resume:
                 shutil.rmtree(run_dir)  # started but no checkpoint yet: nothing to keep
@@ -144,7 +152,13 @@ def run_ablation(
                 log(f"{where}: skipped: {e}")
                 break
             log(f"{where}: {'resuming' if resume else 'training'} ({budget})")
-            trainer.fit()
+            try:
+                trainer.fit()
+            except FloatingPointError as e:  # a result, not a crash: the remedy failed here
+                record = {"step": trainer.step, "time_s": round(trainer.elapsed, 3),
+                          "reason": str(e)}  # fmt: skip
+                ckpt.atomic_write_text(run_dir / DIVERGED, json.dumps(record, indent=1))
+                log(f"{where}: diverged at step {trainer.step}")
     ran = [name for name in entries if name not in skipped]
     if not ran:
         raise ConfigError("grid: no entry could run on this task (see the messages above)")
@@ -172,31 +186,42 @@ def _check_manifest(out: Path, manifest: dict[str, Any]) -> None:
 
 
 def collect(out: Path, names: list[str], slugs: dict[str, str], seeds: int) -> list[Row]:
-    """Rows from the runs' ``summary.json`` files, ranked by the task's main test metric."""
-    rows, direction = [], "min"
+    """Rows from the runs' ``summary.json`` files, ranked by the task's main test metric
+    (mean over the seeds that finished; entries none of whose seeds finished come last)."""
+    rows, direction, metric = [], "min", None
     for name in names:
-        summaries = [
-            ckpt.read_json(out / slugs[name] / f"seed-{k}" / "summary.json") for k in range(seeds)
-        ]
-        metric = _main_metric(summaries[0])
-        direction = _direction(out / slugs[name] / "seed-0", metric)
-        batch = _batch_size(out / slugs[name] / "seed-0")
-        rate = statistics.fmean(s["steps"] / max(s["wall_time_s"], 1e-9) for s in summaries)
+        dirs = [out / slugs[name] / f"seed-{k}" for k in range(seeds)]
+        summaries = [ckpt.read_json(d / "summary.json") for d in dirs
+                     if (d / "summary.json").is_file()]  # fmt: skip
+        diverged = [ckpt.read_json(d / DIVERGED)["step"] for d in dirs
+                    if (d / DIVERGED).is_file()]  # fmt: skip
+        if summaries and metric is None:
+            metric = _main_metric(summaries[0])
+            direction = _direction(dirs[0], metric)
+        rate = (statistics.fmean(s["steps"] / max(s["wall_time_s"], 1e-9) for s in summaries)
+                if summaries else None)  # fmt: skip
+        batch = _batch_size(dirs[0])
         rows.append(
             Row(
                 name=name,
-                metric=metric,
-                values=[s["test"][metric] for s in summaries],
+                metric=metric or "",
+                values=[s["test"][metric] for s in summaries] if summaries else [],
                 reached=[(s.get("target") or {}).get("reached") for s in summaries],
-                parameters=summaries[0]["parameters"],
+                parameters=summaries[0]["parameters"] if summaries else None,
                 steps_per_s=rate,
-                sequences_per_s=rate * batch,
+                sequences_per_s=None if rate is None else rate * batch,
+                diverged=diverged,
             )
         )
+    if metric is None:
+        raise ConfigError("grid: every run diverged; nothing to rank (lower the learning rate)")
+    for row in rows:
+        row.metric = metric
 
     def key(row: Row):
-        mean = row.mean if math.isfinite(row.mean) else math.inf
-        return mean if direction == "min" else -mean
+        if not row.values:
+            return (1, 0.0)
+        return (0, row.mean if direction == "min" else -row.mean)
 
     return sorted(rows, key=key)
 
@@ -249,14 +274,18 @@ def _cells(row: Row) -> list[str]:
     seeds = d["seeds"]
     steps = "-" if d["steps_to_target"] is None else f"{d['steps_to_target']:.0f}"
     time_s = "-" if d["time_to_target_s"] is None else f"{d['time_to_target_s']:.0f}"
+    value = f"{row.mean:.4g} ± {row.std:.2g}" if row.values else "-"
+    if row.diverged:
+        at = ", ".join(str(s) for s in row.diverged)
+        value += f" ({len(row.diverged)} diverged, at step {at})"
     return [
         row.name,
-        f"{row.mean:.4g} ± {row.std:.2g}",
+        value,
         f"{d['solved']}/{seeds}",
         steps,
         time_s,
-        f"{row.parameters:,}",
-        f"{row.steps_per_s:.1f}",
+        "-" if row.parameters is None else f"{row.parameters:,}",
+        "-" if row.steps_per_s is None else f"{row.steps_per_s:.1f}",
     ]
 
 
@@ -290,22 +319,19 @@ def _plots(out: Path, rows: list[Row]) -> None:
     from rnnkit.training.log import read_metrics
 
     metric = rows[0].metric
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.5), constrained_layout=True)
-    names = [r.name for r in rows][::-1]
-    means = [r.mean for r in rows][::-1]
-    stds = [r.std for r in rows][::-1]
-    ax.barh(names, means, xerr=stds, color="tab:blue", alpha=0.8, capsize=3)
+    ranked = [r for r in rows if r.values][::-1]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(ranked) + 1.5), constrained_layout=True)
+    names = [r.name + (f" ({len(r.diverged)} diverged)" if r.diverged else "") for r in ranked]
+    means = [r.mean for r in ranked]
+    ax.barh(names, means, xerr=[r.std for r in ranked], color="tab:blue", alpha=0.8, capsize=3)
     if all(m > 0 for m in means):
         ax.set_xscale("log")
-    ax.set_xlabel(f"test {metric} (mean ± std over seeds)")
+    ax.set_xlabel(f"test {metric} (mean ± std over the seeds that finished)")
     ax.grid(axis="x", alpha=0.3)
     fig.savefig(out / "ablation.png", dpi=110)
     plt.close(fig)
-    curves = {}
-    for row in rows:
-        run = out / slug(row.name) / "seed-0"
-        curves[row.name] = read_metrics(run)
-    summary = ckpt.read_json(out / slug(rows[0].name) / "seed-0" / "summary.json")
+    curves = {row.name: read_metrics(out / slug(row.name) / "seed-0") for row in rows}
+    summary = next(ckpt.read_json(p) for p in sorted(out.glob("*/seed-*/summary.json")))
     target = summary.get("target")
     plot_runs(
         curves,

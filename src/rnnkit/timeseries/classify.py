@@ -1,0 +1,148 @@
+"""Labelled time series for classification: reading the UCR/UEA layouts, normalizing, and the
+1-nearest-neighbour Euclidean baseline every result is compared with.
+
+Two layouts:
+
+- **wide** (the UCR archive's): one series per row, ``label,x0,x1,...`` (comma- or
+  tab-separated, no header); a shorter series leaves its last cells empty or ``NaN``;
+- **long**: a header with ``id``, ``time``, one column per channel and ``label``; one row per
+  (series, time), so series may be multivariate and of any length.
+
+A dataset is a list of (T_i, C) float arrays, one per series, and their labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from rnnkit.timeseries.data import SeriesError
+
+
+@dataclass
+class Labelled:
+    """Series ``x`` (each (T_i, C)) and their ``labels`` (strings as read)."""
+
+    x: list[np.ndarray]
+    labels: list[str]
+
+    @property
+    def channels(self) -> int:
+        return self.x[0].shape[1]
+
+
+def read_wide(path: str | Path) -> Labelled:
+    """A UCR file: ``label,x0,x1,...`` per line (commas or tabs), trailing gaps allowed."""
+    path = Path(path)
+    if not path.is_file():
+        raise SeriesError(f"{path}: no such file")
+    x, labels = [], []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        cells = [c.strip() for c in line.replace("\t", ",").split(",")]
+        values = []
+        for k, cell in enumerate(cells[1:], 1):
+            if cell == "" or cell.lower() == "nan":
+                values.append(np.nan)
+                continue
+            try:
+                values.append(float(cell))
+            except ValueError:
+                raise SeriesError(f"{path}:{number}: column {k + 1}: {cell!r} is not a "
+                                  "number") from None  # fmt: skip
+        series = np.asarray(values)
+        present = np.flatnonzero(~np.isnan(series))
+        if not len(present):
+            raise SeriesError(f"{path}:{number}: no values after the label")
+        if present[-1] + 1 != len(present):
+            gap = int(np.flatnonzero(np.isnan(series[: present[-1]]))[0]) + 2
+            raise SeriesError(f"{path}:{number}: column {gap}: missing value inside the "
+                              "series (only trailing cells may be empty)")  # fmt: skip
+        x.append(series[: len(present), None])
+        labels.append(cells[0])
+    if not x:
+        raise SeriesError(f"{path}: no series")
+    return Labelled(x, labels)
+
+
+def read_long(path: str | Path, *, id_col: str = "id", time_col: str = "time",
+              label_col: str = "label") -> Labelled:  # fmt: skip
+    """A long-form CSV: every column but id, time and label is a channel."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise SeriesError(f"{path}: no such file")
+    frame = pd.read_csv(path)
+    for col in (id_col, time_col, label_col):
+        if col not in frame.columns:
+            raise SeriesError(f"{path}: no column {col!r} (columns: "
+                              f"{', '.join(map(str, frame.columns))})")  # fmt: skip
+    channels = [c for c in frame.columns if c not in (id_col, time_col, label_col)]
+    if not channels:
+        raise SeriesError(f"{path}: no channel columns besides {id_col}, {time_col}, {label_col}")
+    line = np.arange(len(frame)) + 2
+    for c in channels:
+        values = pd.to_numeric(frame[c], errors="coerce")
+        bad = values.isna().to_numpy()
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise SeriesError(f"{path}:{line[i]}: column {c!r}: {frame[c].iloc[i]!r} is not a "
+                              "number")  # fmt: skip
+        frame[c] = values
+    x, labels = [], []
+    for key, g in frame.groupby(id_col, sort=False):
+        g = g.sort_values(time_col, kind="stable")
+        names = g[label_col].astype(str).unique()
+        if len(names) > 1:
+            raise SeriesError(f"{path}: series {key!r} has several labels: {', '.join(names)}")
+        x.append(g[channels].to_numpy(dtype=np.float64))
+        labels.append(names[0])
+    return Labelled(x, labels)
+
+
+def normalize(data: Labelled, how: Literal["series", "global", "none"],
+              reference: Labelled | None = None) -> Labelled:  # fmt: skip
+    """z-normalize each series on its own (``"series"``, the UCR convention, per channel), or
+    every series with the mean and std of ``reference`` (``"global"``: the training set)."""
+    if how == "none":
+        return data
+    if how == "series":
+        out = []
+        for s in data.x:
+            std = s.std(axis=0)
+            out.append((s - s.mean(axis=0)) / np.where(std > 0, std, 1.0))
+        return Labelled(out, data.labels)
+    if how != "global":
+        raise ValueError(f"how: expected 'series', 'global' or 'none', got {how!r}")
+    stacked = np.concatenate((reference or data).x)
+    mean, std = stacked.mean(axis=0), stacked.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return Labelled([(s - mean) / std for s in data.x], data.labels)
+
+
+def nearest_neighbour(train: Labelled, test: Labelled) -> list[str]:
+    """1-NN with Euclidean distance: each test series takes the label of the closest training
+    series. Series of different lengths are compared over their common prefix, the distance
+    scaled to the longer length (sqrt(T_max / T_common)), so a short overlap is not favoured;
+    ties go to the earlier training series."""
+    lengths = {len(s) for s in train.x} | {len(s) for s in test.x}
+    if len(lengths) == 1:  # the common case: one matrix of distances
+        a = np.stack([s.ravel() for s in test.x])
+        b = np.stack([s.ravel() for s in train.x])
+        d2 = (a**2).sum(1)[:, None] - 2 * a @ b.T + (b**2).sum(1)[None, :]
+        return [train.labels[i] for i in np.argmin(d2, axis=1)]
+    out = []
+    for s in test.x:
+        best, label = np.inf, None
+        for r, name in zip(train.x, train.labels, strict=True):
+            n = min(len(s), len(r))
+            d = np.sqrt(np.sum((s[:n] - r[:n]) ** 2) * max(len(s), len(r)) / n)
+            if d < best:
+                best, label = d, name
+        out.append(label)
+    return out

@@ -286,7 +286,9 @@ def test_trees_needs_data_and_valid(tmp_path):
         RunConfig().replace(task="trees", data=data)
     with pytest.raises(ConfigError, match=r"^task\.data: task 'trees' needs --data FILE"):
         RunConfig().replace(task="trees", valid=data)
-    with pytest.raises(ConfigError, match=r"^task\.data: only for tasks 'translate' and 'trees'"):
+    with pytest.raises(
+        ConfigError, match=r"^task\.data: only for tasks 'translate', 'trees' and 'forecast'"
+    ):
         RunConfig().replace(task="listops", data=data)
 
 

@@ -36,6 +36,10 @@ def build_task(config: TaskConfig, state: dict[str, Any] | None = None) -> Task:
         from rnnkit.tasks.translate import build_seq2seq_task
 
         return build_seq2seq_task(config, state)
+    if config.name == "forecast":
+        from rnnkit.tasks.forecast import ForecastTask
+
+        return ForecastTask(config, state)
     if config.name in ("trees", "listops"):
         from rnnkit.tasks.trees import build_tree_task
 

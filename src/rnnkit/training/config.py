@@ -66,10 +66,12 @@ class TaskConfig(_Section):
         "translate",
         "trees",
         "listops",
+        "forecast",
     ] = "adding"
     """The task (see ``rnnkit.tasks``): sequence tasks adding, copy, digits, permuted_digits;
     sequence-to-sequence tasks reverse, sort, dates (generated) and translate (your files);
-    tree tasks trees (sentiment treebank files) and listops (generated)."""
+    tree tasks trees (sentiment treebank files) and listops (generated); forecast (a CSV or
+    Parquet file of time series)."""
     seq_len: int = 100
     """T: adding: the sequence length; copy: the delay (the recall cue comes T steps after the
     last symbol; sequences have T + 20 steps); reverse, sort: the longest source; listops:
@@ -85,7 +87,8 @@ class TaskConfig(_Section):
     data: str | None = None
     """translate: training pairs, a TSV file (source<TAB>target per line) or two line-aligned
     files given as 'SOURCE_FILE,TARGET_FILE'; trees: a treebank file, one bracketed tree per
-    line."""
+    line; forecast: a CSV or Parquet file of time series (split in time: the last
+    test_steps for testing, the valid_steps before them for validation)."""
     valid: str | None = None
     """translate, trees: the validation data, in the same form as data."""
     test: str | None = None
@@ -109,6 +112,36 @@ class TaskConfig(_Section):
     """translate (char/word), trees: keep at most this many tokens (per side); None: all."""
     bpe_size: int = 8000
     """translate, BPE: the vocabulary size learned per side."""
+    time_col: str = "date"
+    """forecast: the time column (dates, or numbers)."""
+    target: str | None = None
+    """forecast: the column to forecast; in wide form several, comma-separated, each a
+    series."""
+    id_col: str | None = None
+    """forecast: long form: the column naming each row's series."""
+    past_covariates: str | None = None
+    """forecast: comma-separated columns known only up to the present (inputs only)."""
+    future_covariates: str | None = None
+    """forecast: comma-separated columns known ahead (e.g. calendar features)."""
+    horizon: int = 12
+    """forecast: steps forecast at once."""
+    lookback: int = 48
+    """forecast: past steps the model reads."""
+    season: int = 1
+    """forecast: the seasonal period in steps (12 for monthly data with a yearly cycle): the
+    seasonal naive baseline and MASE's scale; 1: no seasonality."""
+    missing: Literal["error", "ffill", "interpolate"] = "error"
+    """forecast: what a missing value does: stop with its line, or fill it (forward, or a
+    straight line in time)."""
+    valid_steps: int | None = None
+    """forecast: time steps held out for validation; None: 10% of the series, at least one
+    horizon."""
+    test_steps: int | None = None
+    """forecast: the last time steps, held out for testing; None: as valid_steps."""
+    likelihood: Literal["none", "gaussian", "quantile"] = "none"
+    """forecast: point forecasts trained on squared error, or prediction intervals: a
+    Gaussian mean and standard deviation per step (negative log-likelihood), or the 10%, 50%
+    and 90% quantiles (pinball loss). Intervals are 80%."""
 
     def _check(self) -> None:
         self._positive("seq_len", "min_len", "valid_size", "test_size", "min_freq")
@@ -117,8 +150,18 @@ class TaskConfig(_Section):
             raise ConfigError(
                 f"task.min_len: {self.min_len} is above seq_len {self.seq_len} (the longest source)"
             )
+        self._positive("horizon", "lookback", "season", "valid_steps", "test_steps")
         files = {"data": self.data, "valid": self.valid, "test": self.test}
-        if self.name in ("translate", "trees"):
+        if self.name == "forecast":
+            if self.data is None:
+                raise ConfigError("task.data: task 'forecast' needs --data FILE (CSV or Parquet)")
+            if self.target is None:
+                raise ConfigError("task.target: task 'forecast' needs --target COLUMN[,COLUMN]")
+            for key in ("valid", "test"):
+                if files[key] is not None:
+                    raise ConfigError(f"task.{key}: task 'forecast' splits --data in time; use "
+                                      f"--{key}-steps N")  # fmt: skip
+        elif self.name in ("translate", "trees"):
             form = {
                 "translate": "a TSV file of source<TAB>target lines, or SOURCE_FILE,TARGET_FILE",
                 "trees": "a file of bracketed trees, one per line",
@@ -130,7 +173,7 @@ class TaskConfig(_Section):
             for key, value in files.items():
                 if value is not None:
                     raise ConfigError(
-                        f"task.{key}: only for tasks 'translate' and 'trees' (task "
+                        f"task.{key}: only for tasks 'translate', 'trees' and 'forecast' (task "
                         f"{self.name!r} makes its own data), got {value!r}"
                     )
 

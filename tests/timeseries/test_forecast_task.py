@@ -28,22 +28,30 @@ def test_training_batches_never_see_validation_or_test_values(tmp_path):
     assert end == 160
     for step in range(50):
         x, y = task.train_batch(step, 32, seed=0)
-        series = y[:, -1].long().numpy()
+        series = y[:, 4].long().numpy()
         seen_in = task.unscale(x[..., 0].numpy(), series)
-        seen_out = task.unscale(y[:, :-1].numpy(), series)
+        seen_out = task.unscale(y[:, :4].numpy(), series)
         assert seen_in.max() < end - 0.5 and seen_out.max() < end - 0.5
     _, y_test = task.eval_set("test")
-    assert task.unscale(y_test[:, :-1].numpy(), np.zeros(len(y_test), int)).min() > 180 - 0.5
+    assert task.unscale(y_test[:, :4].numpy(), np.zeros(len(y_test), int)).min() > 180 - 0.5
 
 
-def test_a_perfect_forecast_scores_zero_and_the_scale_is_undone(tmp_path):
+@pytest.mark.parametrize("scaling", ["series", "window"])
+def test_a_perfect_forecast_scores_zero_and_the_scale_is_undone(scaling, tmp_path):
     rng = np.random.default_rng(0)
-    task = task_for(tmp_path, 100 + 10 * rng.normal(size=200), season=1)
+    values = 100 + 10 * rng.normal(size=200)
+    task = task_for(tmp_path, values, season=1, scaling=scaling)
     x, y = task.eval_set("test")
-    scores = task.score(y[:, :-1].clone(), y)
-    assert scores["mase"] == 0 and scores["mae"] == 0 and scores["smape"] == 0
-    off = y[:, :-1] + 1.0 / task.scaler.std[0]  # one unit too high on the data's scale
-    assert task.score(off, y)["mae"] == pytest.approx(1.0, rel=1e-5)
+    scores = task.score(y[:, :4].clone(), y)
+    assert scores["mase"] == pytest.approx(0, abs=1e-5) and scores["mae"] == pytest.approx(
+        0, abs=1e-4)  # fmt: skip
+    off = y[:, :4] + 1.0 / task.scaler.std[0]  # one unit too high on the data's scale
+    assert task.score(off, y)["mae"] == pytest.approx(1.0, rel=1e-4)
+    # The first test window's targets, back on the data's scale, are the file's values.
+    truth = task.unscale(y[:1, :4].numpy(), np.zeros(1, int), y[:1, 5].double().numpy())
+    np.testing.assert_allclose(truth[0], values[180:184], rtol=1e-5)
+    if scaling == "window":  # inputs end at 0: the model sees changes from the present
+        assert (x[:, -1, 0] == 0).all()
 
 
 @pytest.mark.parametrize("likelihood, k", [("none", 1), ("gaussian", 2), ("quantile", 3)])

@@ -39,8 +39,9 @@ def _columns(text: str | None) -> list[str]:
 class ForecastTask(Task):
     """Windows of a file's series: x (B, lookback, D) -> forecasts (B, horizon * K), K = 1
     (point), 2 (Gaussian mean and log standard deviation) or 3 (quantiles). Targets y are
-    (B, horizon + 1): the scaled future values, then the window's series index (which the
-    scores need to undo the scaling)."""
+    (B, horizon + 2): the scaled future values, then the window's series index and its shift
+    (with ``scaling="window"`` the last input value, subtracted from the target channel and
+    the targets; else 0), which the scores need to undo the scaling."""
 
     name = "forecast"
     output = "regression"
@@ -100,8 +101,17 @@ class ForecastTask(Task):
         starts = self.starts[part]
         x, _ = windows(self.features, starts, lookback=self.lookback, horizon=self.horizon)
         _, y = windows(self.scaled, starts, lookback=self.lookback, horizon=self.horizon)
-        index = np.repeat(np.arange(self.features.shape[0]), len(starts))[:, None]
-        return torch.from_numpy(x), torch.from_numpy(np.concatenate([y, index], 1)).float()
+        series = np.repeat(np.arange(self.features.shape[0]), len(starts))
+        return self._pack(x, y, series)
+
+    def _pack(self, x: np.ndarray, y: np.ndarray, series: np.ndarray) -> tuple[Tensor, Tensor]:
+        """Shift by the window's last input (``scaling="window"``) and append the series
+        index and the shift to the targets."""
+        shift = x[:, -1, 0].copy() if self.config.scaling == "window" else np.zeros(len(x))
+        x = x.copy()
+        x[..., 0] -= shift[:, None]
+        y = np.concatenate([y - shift[:, None], series[:, None], shift[:, None]], 1)
+        return torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.float32))
 
     def train_batch(self, step: int, batch_size: int, seed: int) -> tuple[Tensor, Tensor]:
         self.load()
@@ -113,8 +123,7 @@ class ForecastTask(Task):
         rows_out = starts[:, None] + np.arange(self.horizon)
         x = self.features[series[:, None], rows_in]  # (B, lookback, D)
         y = self.scaled[series[:, None], rows_out]  # (B, horizon)
-        y = np.concatenate([y, series[:, None].astype(np.float32)], 1)
-        return torch.from_numpy(x), torch.from_numpy(y)
+        return self._pack(x, y, series)
 
     def eval_set(self, split: Split) -> tuple[Tensor, Tensor]:
         self.load()
@@ -149,20 +158,23 @@ class ForecastTask(Task):
         ordered = out.sort(dim=1).values  # quantiles may cross early in training
         return ordered[:, 1], ordered[:, 0], ordered[:, 2]
 
-    def unscale(self, values: np.ndarray, series: np.ndarray) -> np.ndarray:
-        """(B, horizon) scaled values of windows from ``series`` (B,) to the data's scale."""
-        return values * self.scaler.std[series, None] + self.scaler.mean[series, None]
+    def unscale(self, values: np.ndarray, series: np.ndarray, shift=0.0) -> np.ndarray:
+        """(B, horizon) scaled values of windows from ``series`` (B,), shifted by ``shift``
+        (B,) or 0, to the data's scale."""
+        shift = np.broadcast_to(np.asarray(shift, dtype=np.float64), series.shape)[:, None]
+        return (values + shift) * self.scaler.std[series, None] + self.scaler.mean[series, None]
 
     def score(self, output: Tensor, y: Tensor) -> dict[str, float]:
         series = y[:, self.horizon].long().numpy()
+        shift = y[:, self.horizon + 1].double().numpy()
         point, lower, upper = (None if t is None else t.detach().numpy()
                                for t in self.forecast(output))  # fmt: skip
-        truth = self.unscale(y[:, : self.horizon].numpy(), series)
-        pred = self.unscale(point, series)
+        truth = self.unscale(y[:, : self.horizon].numpy(), series, shift)
+        pred = self.unscale(point, series, shift)
         scores = self._accuracy(truth, pred, series)
         if lower is not None:
-            scores["coverage"] = M.coverage(truth, self.unscale(lower, series),
-                                            self.unscale(upper, series))  # fmt: skip
+            scores["coverage"] = M.coverage(truth, self.unscale(lower, series, shift),
+                                            self.unscale(upper, series, shift))  # fmt: skip
         scores["loss"] = self.loss(output, y).item()
         return scores
 

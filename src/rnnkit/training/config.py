@@ -138,6 +138,10 @@ class TaskConfig(_Section):
     horizon."""
     test_steps: int | None = None
     """forecast: the last time steps, held out for testing; None: as valid_steps."""
+    scaling: Literal["series", "window"] = "series"
+    """forecast: inputs and targets scaled per series (training part's mean and std), or
+    also shifted per window by its last input value, so the model forecasts changes from
+    the present (for series that trend beyond their training range)."""
     likelihood: Literal["none", "gaussian", "quantile"] = "none"
     """forecast: point forecasts trained on squared error, or prediction intervals: a
     Gaussian mean and standard deviation per step (negative log-likelihood), or the 10%, 50%

@@ -5,8 +5,9 @@ images that did not decode, or any request beyond the page itself; save a screen
     .venv/bin/pip install playwright==1.65.2
     .venv/bin/python scripts/check_report.py runs/x/report.html [more.html ...]
 
-Playwright drives Debian's Chromium (no browser download). Screenshots go beside each report
-as ``<name>.png``; exit status 1 if any page fails.
+Playwright drives Debian's Chromium (no browser download). Screenshots go to ``--screenshots
+DIR`` (default: a new temporary folder, printed), not beside the reports, where the next
+``rnnkit report`` would take them for figures; exit status 1 if any page fails.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 FLAGS = [
@@ -22,7 +24,7 @@ FLAGS = [
 ]  # fmt: skip
 
 
-def check(page, path: Path) -> list[str]:
+def check(page, path: Path, shot: Path) -> list[str]:
     problems: list[str] = []
     page.on("console", lambda m: m.type in ("error", "warning") and problems.append(
         f"console {m.type}: {m.text}"))  # fmt: skip
@@ -35,7 +37,6 @@ def check(page, path: Path) -> list[str]:
         .filter(i => !i.complete || i.naturalWidth === 0).map(i => i.alt || i.src.slice(0, 40))""")
     problems += [f"image did not load: {alt}" for alt in broken]
     count = page.evaluate("document.images.length")
-    shot = path.with_suffix(".png")
     page.screenshot(path=str(shot), full_page=True)
     print(f"{path}: {count} images, {len(problems)} problems; screenshot {shot}")
     return problems
@@ -45,6 +46,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reports", nargs="+", type=Path)
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    parser.add_argument("--screenshots", type=Path, help="folder for the screenshots")
     args = parser.parse_args()
     if not Path(args.chromium).is_file():
         print(f"check_report: no Chromium at {args.chromium} (apt-get install chromium)",
@@ -52,12 +54,16 @@ def main() -> int:
         return 2
     from playwright.sync_api import sync_playwright
 
+    shots = args.screenshots or Path(tempfile.mkdtemp(prefix="report-screenshots-"))
+    shots.mkdir(parents=True, exist_ok=True)
+
     failed = False
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=args.chromium, args=FLAGS)
-        for path in args.reports:
+        for i, path in enumerate(args.reports):
             page = browser.new_page(viewport={"width": 1200, "height": 900})
-            for problem in check(page, path):
+            shot = shots / f"{i}-{path.parent.name or 'report'}.png"
+            for problem in check(page, path, shot):
                 print(f"  {problem}", file=sys.stderr)
                 failed = True
             page.close()

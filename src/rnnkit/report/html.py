@@ -26,7 +26,8 @@ body { font: 15px/1.45 system-ui, sans-serif; max-width: 1100px; margin: 2em aut
 h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { margin-top: 1.8em; border-bottom:
      1px solid #ddd; padding-bottom: 0.2em; }
 .meta { color: #666; }
-table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; display: block;
+        max-width: 100%; overflow-x: auto; }
 th, td { border: 1px solid #ddd; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
 th { background: #f4f4f4; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
@@ -78,15 +79,16 @@ def _figure(path: Path, caption: str) -> str:
             f"<figcaption>{_e(caption)}</figcaption></figure>\n")  # fmt: skip
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> str:
+def _table(header: list[str] | None, rows: list[list[Any]]) -> str:
     def cell(v: Any) -> str:
         num = isinstance(v, (int, float)) and not isinstance(v, bool)
         text = f"{v:.5g}" if isinstance(v, float) else v
         return f"<td class='num'>{_e(text)}</td>" if num else f"<td>{_e(text)}</td>"
 
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    head = "" if header is None else (
+        "<thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr></thead>")  # fmt: skip
     body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>\n"
+    return f"<table>{head}<tbody>{body}</tbody></table>\n"
 
 
 # -- a run -----------------------------------------------------------------------------------
@@ -144,7 +146,7 @@ def _result(summary: dict[str, Any]) -> str:
         ["execution path", summary.get("path", "-")], ["device", summary.get("device", "-")],
     ]  # fmt: skip
     return ("<h2>Result</h2>\n" + _table(["metric", "validation", "test", "baseline"], rows)
-            + _table(["", ""], facts))  # fmt: skip
+            + _table(None, facts))  # fmt: skip
 
 
 def _diagnosis(run_dir: Path) -> str:
@@ -165,10 +167,15 @@ def _diagnosis(run_dir: Path) -> str:
     d = json.loads(path.read_text())
     out = [f"<p><span class='verdict {_e(d['verdict'])}'>{_e(d['verdict'])}</span> "
            f"{_e(d['reason'])}</p>\n"]  # fmt: skip
-    rows = [[c["name"], c["kind"], c["layer"], "backward" if c["direction"] else "forward",
-             c["grad_norms"][-1], c["grad_norms"][0], c["ratio"]] for c in d["cells"]]  # fmt: skip
-    out.append(_table(["cell", "kind", "layer", "direction", "||dL/dh|| last step",
-                       "||dL/dh|| first step", "first / last"], rows))  # fmt: skip
+    rows = []
+    for c in d["cells"]:  # the verdict reads c_t for LSTMs (see rnnkit.diagnostics.measure)
+        state, norms = (
+            ("c", c["cell_grad_norms"]) if c["cell_grad_norms"] else ("h", c["grad_norms"])
+        )
+        rows.append([c["name"], c["kind"], c["layer"], "backward" if c["direction"] else "forward",
+                     state, norms[-1], norms[0], c["ratio"]])  # fmt: skip
+    out.append(_table(["cell", "kind", "layer", "direction", "state", "||dL/d state|| last step",
+                       "first step", "first / last"], rows))  # fmt: skip
     out.append(_figure(run_dir / "gradient_flow.png", "||dL/dh_t|| over the time steps of one "
                        "training batch"))  # fmt: skip
     sat = [[cell, gate, s["closed"], s["open"], s["mean"]]

@@ -211,3 +211,12 @@ def test_checkpoint_dir_errors(tmp_path):
     (tmp_path / "checkpoints").mkdir()
     with pytest.raises(CheckpointError, match="no complete best checkpoint"):
         checkpoint_dir(tmp_path, "best")
+
+
+def test_atomic_writes_get_the_mode_a_plain_open_would(tmp_path):
+    from rnnkit.training.checkpoint import atomic_write_text
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    atomic_write_text(tmp_path / "atomic.txt", "x")
+    assert (tmp_path / "atomic.txt").stat().st_mode == plain.stat().st_mode

@@ -59,7 +59,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             hint = hints[f.name]
             kwargs: dict = {"dest": flat, "default": argparse.SUPPRESS}
             default = f.default
-            text = field_help(flat).replace("``", "'")
+            text = field_help(flat).replace("``", "'").replace("%", "%%")  # argparse formats it
             if hint is bool:
                 kwargs["action"] = argparse.BooleanOptionalAction
             else:

@@ -531,7 +531,7 @@ def read_mapping(path: str | Path, what: str = "config") -> Any:
         elif path.suffix in (".yaml", ".yml"):
             data = yaml.safe_load(text)
         else:
-            raise ConfigError(f"{path}: expected a .yaml, .yml or .toml {what} file")
+            raise ConfigError(f"{path}: expected a .yaml, .yml or .toml file")
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: malformed TOML: {e}") from None
     except yaml.YAMLError as e:

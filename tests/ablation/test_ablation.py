@@ -132,3 +132,10 @@ def test_a_diverged_run_is_a_result_ranked_last_and_kept_on_resume(tmp_path):
     messages.clear()
     run_ablation(BASE, grid, out, budget=Budget.parse("20"), seeds=1, log=messages.append)
     assert messages[0] == "[1/2] blows up, seed 0: diverged earlier, kept"
+
+
+def test_a_time_budget_refuses_schedules_that_run_over_the_steps():
+    with pytest.raises(ConfigError, match=r"budget: a time budget \(60 s\) cannot end .* "
+                                          r"\(optim.schedule\)"):  # fmt: skip
+        Budget.parse("1m").apply(BASE.replace(schedule="cosine"))
+    assert Budget.parse("100").apply(BASE.replace(schedule="cosine")).train.steps == 100

@@ -38,19 +38,23 @@ def hand_stepped_norms(cell, head, x, y):
     hs, cs = [], []
     for t in range(x.shape[1]):
         out, state = cell(x[:, t], state)
-        hs.append(out)
+        hs.append(state.h if isinstance(state, LSTMState) else state)  # the carried state
         if isinstance(state, LSTMState):
             cs.append(state.c)
-    loss = F.mse_loss(head(hs[-1]), y)
+    loss = F.mse_loss(head(out), y)
     grads = torch.autograd.grad(loss, hs + cs)
     norms = [g.norm(dim=1).mean().item() for g in grads]
     return norms[:T], (norms[T:] or None)
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "mingru", "minlstm"])
-def test_state_gradients_equal_a_hand_stepped_loop_at_every_step(cell):
+@pytest.mark.parametrize(
+    "cell, options",
+    [("rnn", {}), ("lstm", {}), ("gru", {}), ("mingru", {}), ("minlstm", {}),
+     ("mingru", {"block": True})],  # the block's output is not its state
+)  # fmt: skip
+def test_state_gradients_equal_a_hand_stepped_loop_at_every_step(cell, options):
     torch.manual_seed(0)
-    model = LastStep(Recurrent(cell, D, H))
+    model = LastStep(Recurrent(cell, D, H, **options))
     x, y = torch.randn(B, T, D), torch.randn(B, 2)
     d = diagnose(model, x, y, F.mse_loss)
     expected_h, expected_c = hand_stepped_norms(model.rnn.cells[0], model.head, x, y)
@@ -213,3 +217,47 @@ def test_the_json_file_keeps_every_number(tmp_path):
     assert len(saved["cells"][0]["grad_norms"]) == 40
     assert saved["cells"][0]["ratio"] == d.cells[0].ratio
     assert set(saved["parameters"]) == {n for n, _ in scaled_rnn(0.3).named_parameters()}
+
+
+def test_a_cell_stepped_by_hand_beside_a_runner_is_counted_too():
+    from rnnkit.cells import LSTMCell
+
+    class EncoderDecoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder, self.decoder = Recurrent("gru", D, H), LSTMCell(H, H)
+            self.head = nn.Linear(H, 2)
+
+        def forward(self, x):
+            out, _ = self.encoder(x)
+            h, state = out[:, -1], None
+            for _ in range(3):  # a decoder run step by step, outside any runner
+                h, state = self.decoder(h, state)
+            return self.head(h)
+
+    torch.manual_seed(10)
+    d = diagnose(EncoderDecoder(), torch.randn(B, T, D), torch.randn(B, 2), F.mse_loss)
+    assert [c.name for c in d.cells] == ["encoder.cells.0"]
+    assert set(d.saturation) == {"encoder.cells.0", "decoder"}
+    assert set(d.saturation["decoder"]) == {"i", "f", "o"}
+
+
+def test_steps_that_are_padding_for_every_sequence_do_not_read_as_exploding():
+    torch.manual_seed(11)
+    rnn = Recurrent("lstm", D, H)
+    initialize(rnn, bias="chrono", t_max=T)
+
+    class Padded(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn, self.head = rnn, nn.Linear(H, 2)
+
+        def forward(self, x):  # the batch is padded to T, but no sequence is longer than 20
+            out, state = self.rnn(x, lengths=torch.full((x.shape[0],), 20))
+            return self.head(state.h[0])
+
+    d = diagnose(Padded(), torch.randn(B, T, D), torch.randn(B, 2), F.mse_loss)
+    flow = d.cells[0]
+    assert all(math.isnan(v) for v in flow.grad_norms[20:])  # no live sequence there
+    assert d.verdict == "healthy", d.reason
+    assert flow.ratio == flow.carrier[0] / flow.carrier[19]

@@ -76,3 +76,16 @@ def test_a_missing_file_and_an_unknown_policy_are_refused(tmp_path):
         read_series(tmp_path / "nope.csv", time_col="t", target="y")
     with pytest.raises(SeriesError, match="missing: expected one of"):
         read_series(write(tmp_path, "t,y\n1,1\n"), time_col="t", target="y", missing="zero")
+
+
+def test_interpolation_follows_time_not_rows_and_lines_count_blank_lines(tmp_path):
+    # Irregular times: the gap at t=3 lies a quarter of the way from t=2 to t=6.
+    path = write(tmp_path, "t,y\n1,0\n2,1\n3,\n6,5\n")
+    s = read_series(path, time_col="t", target="y", missing="interpolate")
+    np.testing.assert_allclose(s.target[0], [0, 1, 2, 5])
+    path = write(tmp_path, "t,y\n1,1\n\n2,2\n3,x\n")  # a blank line 3
+    with pytest.raises(SeriesError, match=r"s.csv:5: column 'y': 'x' is not a number"):
+        read_series(path, time_col="t", target="y")
+    path = write(tmp_path, "id,t,y\na,1,1\n,1,2\n")
+    with pytest.raises(SeriesError, match=r"s.csv:3: column 'id': missing series id"):
+        read_series(path, time_col="t", target="y", id_col="id")

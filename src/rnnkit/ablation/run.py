@@ -59,6 +59,17 @@ class Budget:
     def apply(self, config: RunConfig) -> RunConfig:
         if self.steps is not None:
             return config.replace(steps=self.steps, max_time=None)
+        # Schedules that run over train.steps would barely move under a time budget.
+        stepped = {
+            "optim.schedule": config.optim.schedule not in ("constant", "plateau"),
+            "train.sampling_schedule": config.train.sampling_schedule != "constant",
+        }
+        for name, used in stepped.items():
+            if used:
+                raise ConfigError(
+                    f"budget: a time budget ({self}) cannot end a schedule that runs over the "
+                    f"steps ({name}); give the budget in steps"
+                )
         # A time budget: stop at the time; the step count is only a ceiling.
         return config.replace(max_time=self.seconds, steps=max(config.train.steps, 10**7))
 
@@ -186,8 +197,10 @@ def _check_manifest(out: Path, manifest: dict[str, Any]) -> None:
 
 
 def collect(out: Path, names: list[str], slugs: dict[str, str], seeds: int) -> list[Row]:
-    """Rows from the runs' ``summary.json`` files, ranked by the task's main test metric
-    (mean over the seeds that finished; entries none of whose seeds finished come last)."""
+    """Rows from the runs' ``summary.json`` files, ranked by the task's main test metric: the
+    entries none of whose seeds diverged first, by their mean; then the others, by how many
+    seeds diverged and then by the mean of the rest (a remedy that blows up is unreliable
+    however well its surviving seeds did); entries with no finished seed last."""
     rows, direction, metric = [], "min", None
     for name in names:
         dirs = [out / slugs[name] / f"seed-{k}" for k in range(seeds)]
@@ -220,8 +233,8 @@ def collect(out: Path, names: list[str], slugs: dict[str, str], seeds: int) -> l
 
     def key(row: Row):
         if not row.values:
-            return (1, 0.0)
-        return (0, row.mean if direction == "min" else -row.mean)
+            return (1, 0, 0.0)
+        return (0, len(row.diverged), row.mean if direction == "min" else -row.mean)
 
     return sorted(rows, key=key)
 

@@ -63,11 +63,15 @@ class CellFlow:
 
     @property
     def ratio(self) -> float:
-        """The carrier's first-step norm over its last-step norm (NaN if either is
-        missing)."""
-        first, last = self.carrier[0], self.carrier[-1]
-        if not (math.isfinite(first) and math.isfinite(last)):
+        """The carrier's norm at its first step over its norm at its last step, among the
+        steps a gradient reached (padding-only steps and steps run without a graph have
+        none: NaN); NaN if fewer than two such steps, infinite if the gradient is."""
+        seen = [v for v in self.carrier if not math.isnan(v)]
+        if len(seen) < 2:
             return float("nan")
+        first, last = seen[0], seen[-1]
+        if math.isinf(first) or math.isinf(last):
+            return float("inf")
         if last == 0:
             return float("inf") if first > 0 else float("nan")
         return first / last
@@ -290,8 +294,9 @@ def gate_stats(rec: CellRecord) -> dict[str, GateStats]:
 
 
 def spectra_of(cell: nn.Module) -> dict[str, Spectrum]:
-    """Spectral norm and radius of each gate's block of ``weight_hh`` (H x H, or H x P
-    followed by ``weight_hr`` for a projected LSTM)."""
+    """Spectral norm and radius of each gate's block of ``weight_hh`` (H x H; for a
+    projected LSTM the H x P block times ``weight_hr``, the map from h_{t-1}'s cell to the
+    gate)."""
     weight = cell.weight_hh.detach().float().cpu()
     order = getattr(cell, "gate_order", None) or tuple(f"gate{i}" for i in range(cell.num_gates))
     project = getattr(cell, "weight_hr", None)
@@ -299,7 +304,7 @@ def spectra_of(cell: nn.Module) -> dict[str, Spectrum]:
     for gate, block in zip(order, weight.split(cell.hidden_size), strict=True):
         square = block if project is None else block @ project.detach().float().cpu()
         out[gate] = Spectrum(
-            norm=torch.linalg.matrix_norm(block, ord=2).item(),
+            norm=torch.linalg.matrix_norm(square, ord=2).item(),
             radius=torch.linalg.eigvals(square).abs().max().item(),
         )
     return out
@@ -308,7 +313,8 @@ def spectra_of(cell: nn.Module) -> dict[str, Spectrum]:
 def judge(cells: list[CellFlow], parameters: dict[str, float], loss: float) -> tuple[Verdict, str]:
     """The verdict and its reason (see the module docstring for the thresholds)."""
     finite = math.isfinite(loss) and all(math.isfinite(v) for v in parameters.values())
-    finite = finite and all(math.isfinite(v) for c in cells for v in c.carrier)
+    # NaN in a profile means no gradient reached that step (padding, no graph): not a blow-up.
+    finite = finite and not any(math.isinf(v) for c in cells for v in c.carrier)
     if not finite:
         return "exploding", "a loss or gradient is not finite"
     ratios = [(c.ratio, c) for c in cells if math.isfinite(c.ratio) or c.ratio == float("inf")]

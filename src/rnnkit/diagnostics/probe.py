@@ -53,7 +53,10 @@ class CellRecord:
     def gate_activations(self, name: str) -> Tensor:
         """All recorded activations of gate ``name`` at live steps, flattened to 1-D."""
         parts = []
-        for values, valid in zip(self.gates[name], self.valid, strict=True):
+        # A cell stepped by hand (not by a runner) reports gates but no states: count all rows.
+        valids = self.valid if len(self.valid) == len(self.gates[name]) else [None] * len(
+            self.gates[name])  # fmt: skip
+        for values, valid in zip(self.gates[name], valids, strict=True):
             parts.append((values if valid is None else values[valid]).flatten())
         return torch.cat(parts) if parts else torch.empty(0)
 
@@ -70,8 +73,10 @@ class Probe:
         return self.records[cell]
 
     def step(self, cell: nn.Module, h: Tensor, state, valid: Tensor | None) -> None:
-        """Called by the runner after each step with the step's output and new state."""
-        states = {"h": h}
+        """Called by the runner after each step with the step's output and new state. The
+        carried state is recorded, not the output: with minGRU's block the output is the
+        block's readout, which reaches no later step."""
+        states = {"h": state if isinstance(state, Tensor) else state[0]}
         if isinstance(state, tuple) and len(state) >= 2 and isinstance(state[1], Tensor):
             states["c"] = state[1]  # LSTM cell state: the path long gradients take
         for t in states.values():

@@ -5,7 +5,9 @@ prediction intervals (Gaussian or quantile).
 The series are split in time (``rnnkit.timeseries.windows``): training windows lie wholly
 before the validation period, validation windows before the test period; each series is
 scaled with the mean and standard deviation of its training part only. Inputs per step: the
-scaled target, then the scaled past-only and known-future covariates. Metrics are computed
+scaled target, then the scaled covariates over the lookback (known-future covariates enter
+as lagged inputs too, for now: the forecaster that reads their future values is still to
+come). Metrics are computed
 on the original scale: MASE (scaled by each series' in-sample seasonal naive error; the
 main metric), sMAPE, MAE, RMSE, and for intervals their coverage. The task's baseline is the
 seasonal naive forecast scored the same way.
@@ -21,7 +23,7 @@ from torch import Tensor
 
 from rnnkit.tasks.base import Split, Task, stream_generator
 from rnnkit.timeseries import metrics as M
-from rnnkit.timeseries.data import read_series
+from rnnkit.timeseries.data import SeriesError, read_series
 from rnnkit.timeseries.windows import Scaler, split, window_starts, windows
 
 if TYPE_CHECKING:
@@ -45,7 +47,7 @@ class ForecastTask(Task):
 
     name = "forecast"
     output = "regression"
-    baseline_label = "seasonal naive"
+    baseline_label = "seasonal naive, on the validation windows"
 
     def __init__(self, config: TaskConfig, state: dict[str, Any] | None = None) -> None:
         self.config = config
@@ -76,6 +78,9 @@ class ForecastTask(Task):
         self.parts = split(N, lookback=self.lookback, horizon=self.horizon, valid=held,
                            test=c.test_steps or held)  # fmt: skip
         end = self.parts.train_end
+        if self.season >= end:
+            raise SeriesError(f"task.season: {self.season} steps is not shorter than the "
+                              f"training part ({end} steps)")  # fmt: skip
         self.series = series
         self.scaler = Scaler.fit(series.target, end)
         features = [self.scaler.transform(series.target)[..., None]]
@@ -85,7 +90,7 @@ class ForecastTask(Task):
         self.features = np.concatenate(features, axis=-1).astype(np.float32)  # (S, N, D)
         self.scaled = self.features[..., 0]  # (S, N)
         # MASE's scale per series: the in-sample seasonal naive error on the training part.
-        scales = [M.seasonal_scale(series.target[s, :end], min(self.season, end - 1))
+        scales = [M.seasonal_scale(series.target[s, :end], self.season)
                   for s in range(len(series.names))]  # fmt: skip
         self.mase_scale = np.array([x if x > 0 else 1.0 for x in scales])
         self.starts = {

@@ -103,10 +103,15 @@ def read_series(
                           f"got {', '.join(targets)}")  # fmt: skip
     if frame.empty:
         raise SeriesError(f"{path}: no rows")
-    line = pd.Series(np.arange(len(frame)) + 2, index=frame.index)  # header is line 1
+    # The header is line 1 and read_csv kept blank lines in its row count (then dropped
+    # them), so row label i is line i + 2.
+    line = pd.Series(frame.index.to_numpy() + 2, index=frame.index)
     times = _parse_times(frame[time_col], line, path, time_col)
     for col in [*targets, *past, *future]:
         frame[col] = _numbers(frame[col], line, path, col)
+    if id_col and frame[id_col].isna().any():
+        i = frame[id_col].isna().idxmax()
+        raise SeriesError(f"{path}:{line[i]}: column {id_col!r}: missing series id")
     frame = frame.assign(_time=times, _line=line)
     groups = [(str(k), g) for k, g in frame.groupby(id_col, sort=False)] if id_col else [
         (None, frame)]  # fmt: skip
@@ -123,7 +128,7 @@ def read_series(
             )
         for col in targets if not id_col else targets[:1]:
             series_names.append(col if not id_col else name)
-            values.append(_fill(g[col], g["_line"], path, col, missing))
+            values.append(_fill(g[col], g, path, col, missing))
             pasts.append(_stack(g, past, path, missing))
             futures.append(_stack(g, future, path, missing))
     return Series(
@@ -153,7 +158,10 @@ def _read_table(path: Path):
     if path.stat().st_size == 0:
         raise SeriesError(f"{path}: empty file")
     try:
-        return pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
+        # Blank lines kept (then dropped) so that row i is line i + 2 in every message.
+        frame = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",",
+                            skip_blank_lines=False)  # fmt: skip
+        return frame.dropna(how="all")
     except pd.errors.ParserError as e:
         raise SeriesError(f"{path}: malformed CSV: {str(e).strip()}") from None
     except pd.errors.EmptyDataError:
@@ -200,7 +208,10 @@ def _check_order(g, path: Path, name: str, where: str) -> None:
                           "(times must strictly increase)")  # fmt: skip
 
 
-def _fill(column, line, path: Path, name: str, missing: Missing) -> np.ndarray:
+def _fill(column, g, path: Path, name: str, missing: Missing) -> np.ndarray:
+    """``column`` of group ``g`` (its ``_time`` and ``_line``) with gaps filled by policy;
+    interpolation is linear in time, not in row position."""
+    line = g["_line"]
     values = column.to_numpy(dtype=np.float64)
     gaps = np.isnan(values)
     if not gaps.any():
@@ -212,11 +223,14 @@ def _fill(column, line, path: Path, name: str, missing: Missing) -> np.ndarray:
     if gaps[0]:
         raise SeriesError(f"{path}:{line.iloc[0]}: column {name!r}: missing value before the "
                           "series' first number (nothing to fill it from)")  # fmt: skip
-    filled = column.ffill() if missing == "ffill" else column.interpolate("linear").ffill()
-    return filled.to_numpy(dtype=np.float64)
+    if missing == "ffill":
+        return column.ffill().to_numpy(dtype=np.float64)
+    timed = column.set_axis(g["_time"].to_numpy())
+    method = "time" if np.issubdtype(timed.index.dtype, np.datetime64) else "index"
+    return timed.interpolate(method).ffill().to_numpy(dtype=np.float64)
 
 
 def _stack(g, columns, path: Path, missing: Missing) -> np.ndarray:
     if not columns:
         return np.zeros((len(g), 0))
-    return np.stack([_fill(g[c], g["_line"], path, c, missing) for c in columns], axis=-1)
+    return np.stack([_fill(g[c], g, path, c, missing) for c in columns], axis=-1)

@@ -122,7 +122,8 @@ class TaskConfig(_Section):
     past_covariates: str | None = None
     """forecast: comma-separated columns known only up to the present (inputs only)."""
     future_covariates: str | None = None
-    """forecast: comma-separated columns known ahead (e.g. calendar features)."""
+    """forecast: comma-separated columns known ahead (e.g. calendar features); for now read
+    over the lookback like past covariates."""
     horizon: int = 12
     """forecast: steps forecast at once."""
     lookback: int = 48

@@ -72,10 +72,10 @@ class Probe:
             self.records[cell] = CellRecord()
         return self.records[cell]
 
-    def step(self, cell: nn.Module, h: Tensor, state, valid: Tensor | None) -> None:
-        """Called by the runner after each step with the step's output and new state. The
-        carried state is recorded, not the output: with minGRU's block the output is the
-        block's readout, which reaches no later step."""
+    def step(self, cell: nn.Module, state, valid: Tensor | None) -> None:
+        """Called by the runner after each step with the new state. The carried state is
+        recorded, not the step's output: with minGRU's block the output is the block's
+        readout, which reaches no later step."""
         states = {"h": state if isinstance(state, Tensor) else state[0]}
         if isinstance(state, tuple) and len(state) >= 2 and isinstance(state[1], Tensor):
             states["c"] = state[1]  # LSTM cell state: the path long gradients take

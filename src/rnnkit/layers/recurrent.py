@@ -379,13 +379,13 @@ def _loop(cell: RecurrentCell, x: Tensor, state, lengths: Tensor | None, hoist: 
         if lengths is None:
             h, state = cell.recur(xp_t, state)
             if probe is not None:
-                probe.step(cell, h, state, None)
+                probe.step(cell, state, None)
             outputs.append(h)
             continue
         valid = lengths > t  # (B,)
         h, new_state = cell.recur(xp_t, state, valid)
         if probe is not None:
-            probe.step(cell, h, new_state, valid)
+            probe.step(cell, new_state, valid)
         keep = valid[:, None]
         state = _keep_where(keep, new_state, state)
         outputs.append(h * keep)  # padded outputs hold zeros

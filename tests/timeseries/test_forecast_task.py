@@ -29,7 +29,7 @@ def test_training_batches_never_see_validation_or_test_values(tmp_path):
     for step in range(50):
         x, y = task.train_batch(step, 32, seed=0)
         series = y[:, 4].long().numpy()
-        seen_in = task.unscale(x[..., 0].numpy(), series)
+        seen_in = task.unscale(x.past[..., 0].numpy(), series)
         seen_out = task.unscale(y[:, :4].numpy(), series)
         assert seen_in.max() < end - 0.5 and seen_out.max() < end - 0.5
     _, y_test = task.eval_set("test")
@@ -51,7 +51,7 @@ def test_a_perfect_forecast_scores_zero_and_the_scale_is_undone(scaling, tmp_pat
     truth = task.unscale(y[:1, :4].numpy(), np.zeros(1, int), y[:1, 5].double().numpy())
     np.testing.assert_allclose(truth[0], values[180:184], rtol=1e-5)
     if scaling == "window":  # inputs end at 0: the model sees changes from the present
-        assert (x[:, -1, 0] == 0).all()
+        assert (x.past[:, -1, 0] == 0).all()
 
 
 @pytest.mark.parametrize("likelihood, k", [("none", 1), ("gaussian", 2), ("quantile", 3)])

@@ -287,7 +287,7 @@ def test_trees_needs_data_and_valid(tmp_path):
     with pytest.raises(ConfigError, match=r"^task\.data: task 'trees' needs --data FILE"):
         RunConfig().replace(task="trees", valid=data)
     with pytest.raises(
-        ConfigError, match=r"^task\.data: only for tasks 'translate', 'trees' and 'forecast'"
+        ConfigError, match=r"^task\.data: only for tasks 'translate', 'trees', 'forecast'"
     ):
         RunConfig().replace(task="listops", data=data)
 

@@ -25,8 +25,10 @@ import rnnkit
 from rnnkit.cli import ablate as ablate_command
 from rnnkit.cli import demo as demo_command
 from rnnkit.cli import diagnose as diagnose_command
+from rnnkit.cli import forecast as forecast_command
 from rnnkit.export import ExportError
 from rnnkit.text.parallel import DataError
+from rnnkit.timeseries.data import SeriesError
 from rnnkit.training import distributed
 from rnnkit.training.checkpoint import CheckpointError
 from rnnkit.training.config import (
@@ -235,6 +237,8 @@ def predict(args: argparse.Namespace) -> int:
             f"of trees with rnnkit evaluate"
         )
     sequences = read_sequences(args.input, task.input_size)
+    if hasattr(task, "prepare"):  # e.g. ts-classify: normalize as the training series were
+        sequences = task.prepare(sequences)
     if args.workers < 1:
         raise UsageError(f"--workers: expected a positive number of processes, got {args.workers}")
     if args.batch_size < 1:
@@ -471,6 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_command.add_parser(sub)
     diagnose_command.add_parser(sub, _add_config_flags)
     ablate_command.add_parser(sub, _add_config_flags)
+    forecast_command.add_parser(sub)
 
     p = sub.add_parser(
         "train",
@@ -579,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv
     try:
         return args.func(args)
-    except (ConfigError, CheckpointError, UsageError, ExportError, DataError) as e:
+    except (ConfigError, CheckpointError, UsageError, ExportError, DataError, SeriesError) as e:
         print(f"rnnkit {args.command}: error: {e}", file=sys.stderr)
         return 2
     except WorkerFailed as e:

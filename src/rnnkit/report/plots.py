@@ -163,3 +163,35 @@ def plot_gradient_heatmap(steps: list[int], norms: list[list[float]], path: str 
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_forecasts(panels: list[dict], path: str | Path, *, title: str = "") -> Path:
+    """One panel per series: its history, and forecasts with their 80% intervals.
+
+    Each panel: ``name``; ``times`` (N,) and ``values`` (N,) of the history shown;
+    ``forecasts``, a list of dicts with ``label``, ``times`` (H,), ``point`` (H,) and
+    optionally ``lower``/``upper`` (H,) and ``style`` (a matplotlib line style). Forecasts
+    with the same label share one legend entry and colour."""
+    path = Path(path)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 2.8 * len(panels)), squeeze=False)
+    colours: dict[str, str] = {}
+    cycle = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"][1:] * 4)
+    for ax, panel in zip(axes[:, 0], panels, strict=True):
+        ax.plot(panel["times"], panel["values"], color="black", lw=1, label="actual")
+        for f in panel["forecasts"]:
+            colour = colours.setdefault(f["label"], next(cycle))
+            seen = f["label"] in {line.get_label() for line in ax.get_lines()}
+            ax.plot(f["times"], f["point"], color=colour, lw=1.4, ls=f.get("style", "-"),
+                    label=None if seen else f["label"])  # fmt: skip
+            if f.get("lower") is not None:
+                ax.fill_between(f["times"], f["lower"], f["upper"], color=colour, alpha=0.2,
+                                lw=0, label=None if seen else f"{f['label']}, 80% interval")  # fmt: skip
+        ax.set_title(panel["name"], fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

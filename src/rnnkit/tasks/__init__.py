@@ -40,6 +40,10 @@ def build_task(config: TaskConfig, state: dict[str, Any] | None = None) -> Task:
         from rnnkit.tasks.forecast import ForecastTask
 
         return ForecastTask(config, state)
+    if config.name == "ts-classify":
+        from rnnkit.tasks.ts_classify import TSClassifyTask
+
+        return TSClassifyTask(config, state)
     if config.name in ("trees", "listops"):
         from rnnkit.tasks.trees import build_tree_task
 

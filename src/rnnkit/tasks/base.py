@@ -148,8 +148,11 @@ class Task(ABC):
         read by default)."""
         return None
 
-    def report(self, model: nn.Module, run_dir: Path, *, device: torch.device | str) -> None:
-        """Write task-specific figures into ``run_dir`` after training (none by default)."""
+    def report(
+        self, model: nn.Module, run_dir: Path, *, device: torch.device | str
+    ) -> dict[str, Any] | None:
+        """Write task-specific figures and tables into ``run_dir`` after training (none by
+        default); a returned dict is added to the run's ``summary.json``."""
         return None
 
     def state_dict(self) -> dict[str, Any]:

@@ -1,30 +1,37 @@
-"""Forecasting from a file of time series: ``lookback`` steps in, ``horizon`` steps out, with a
-direct multi-horizon head (one output per future step), as point forecasts or with 80%
-prediction intervals (Gaussian or quantile).
+"""Forecasting from a file of time series: ``lookback`` steps in, ``horizon`` steps out, as
+point forecasts or with 80% prediction intervals (Gaussian or quantile), by a direct
+multi-horizon model or a sequence-to-sequence one (``rnnkit.models.forecast``).
 
 The series are split in time (``rnnkit.timeseries.windows``): training windows lie wholly
-before the validation period, validation windows before the test period; each series is
-scaled with the mean and standard deviation of its training part only. Inputs per step: the
-scaled target, then the scaled covariates over the lookback (known-future covariates enter
-as lagged inputs too, for now: the forecaster that reads their future values is still to
-come). Metrics are computed
-on the original scale: MASE (scaled by each series' in-sample seasonal naive error; the
-main metric), sMAPE, MAE, RMSE, and for intervals their coverage. The task's baseline is the
-seasonal naive forecast scored the same way.
+before the validation period, validation windows before the test period; every column of
+each series is scaled with the mean and standard deviation of its training part only.
+Inputs per past step: the scaled target, the past covariates, the known-future covariates;
+per future step: the known-future covariates (:class:`~rnnkit.models.forecast.ForecastInputs`).
+Metrics are computed on the original scale: MASE (scaled by each series' in-sample seasonal
+naive error; the main metric), sMAPE, MAE, RMSE, and for intervals their coverage. The
+task's baseline is the seasonal naive forecast scored the same way; after training,
+:meth:`ForecastTask.report` backtests the model against naive, seasonal naive, ETS and
+SARIMA at rolling origins over the test period (``rnnkit.timeseries.backtest``).
 """
 
 from __future__ import annotations
 
+import functools
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from rnnkit.models.forecast import ForecastInputs
 from rnnkit.tasks.base import Split, Task, stream_generator
+from rnnkit.timeseries import backtest as bt
 from rnnkit.timeseries import metrics as M
-from rnnkit.timeseries.data import SeriesError, read_series
-from rnnkit.timeseries.windows import Scaler, split, window_starts, windows
+from rnnkit.timeseries.baselines import BASELINES
+from rnnkit.timeseries.data import Series, SeriesError, read_series
+from rnnkit.timeseries.windows import Scaler, split, window_starts
 
 if TYPE_CHECKING:
     from rnnkit.training.config import TaskConfig
@@ -38,12 +45,22 @@ def _columns(text: str | None) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()] if text else []
 
 
+def _columns_of(series: Series) -> np.ndarray:
+    """(S, N, D) on the data's scale: the target, the past, the known-future covariates."""
+    return np.concatenate([series.target[..., None], series.past, series.future], axis=-1)
+
+
 class ForecastTask(Task):
-    """Windows of a file's series: x (B, lookback, D) -> forecasts (B, horizon * K), K = 1
-    (point), 2 (Gaussian mean and log standard deviation) or 3 (quantiles). Targets y are
-    (B, horizon + 2): the scaled future values, then the window's series index and its shift
-    (with ``scaling="window"`` the last input value, subtracted from the target channel and
-    the targets; else 0), which the scores need to undo the scaling."""
+    """Windows of a file's series: inputs :class:`ForecastInputs` (past (B, lookback, D),
+    future (B, horizon, F)) -> forecasts (B, horizon * K), K = 1 (point), 2 (Gaussian mean
+    and log standard deviation) or 3 (quantiles). Targets y are (B, horizon + 2): the scaled
+    future values, then the window's series index and its shift (with ``scaling="window"``
+    the last input value, subtracted from the target channel and the targets; else 0), which
+    the scores need to undo the scaling.
+
+    ``state`` (from :meth:`state_dict`) rebuilds a trained run's task without its data: the
+    series names and each column's training mean and standard deviation, which
+    :meth:`predict` needs to forecast from new data."""
 
     name = "forecast"
     output = "regression"
@@ -58,13 +75,24 @@ class ForecastTask(Task):
             _columns(config.future_covariates),
         )
         self.input_size = 1 + len(self.past) + len(self.future)
+        self.future_size = len(self.future)
         self.output_size = self.horizon * OUTPUTS[self.likelihood]
         self.metrics = {"mase": "min", "smape": "min", "mae": "min", "rmse": "min"}
         if self.likelihood != "none":
             self.metrics["coverage"] = "max"
         self.baseline = {}
         self.loaded = False
-        self.state = state
+        if state:  # a trained run's task: its series and scaling, no data read
+            self.names = list(state["series"])
+            self.mean = np.asarray(state["mean"], dtype=np.float64)  # (S, D)
+            self.std = np.asarray(state["std"], dtype=np.float64)
+            self.mase_scale = np.asarray(state["mase_scale"], dtype=np.float64)
+            self.scaler = Scaler(self.mean[:, 0], self.std[:, 0])
+
+    def state_dict(self) -> dict[str, Any]:
+        self.load()
+        return {"series": self.names, "mean": self.mean.tolist(), "std": self.std.tolist(),
+                "mase_scale": self.mase_scale.tolist()}  # fmt: skip
 
     # -- data ----------------------------------------------------------------------------------
     def load(self) -> None:
@@ -81,13 +109,13 @@ class ForecastTask(Task):
         if self.season >= end:
             raise SeriesError(f"task.season: {self.season} steps is not shorter than the "
                               f"training part ({end} steps)")  # fmt: skip
-        self.series = series
-        self.scaler = Scaler.fit(series.target, end)
-        features = [self.scaler.transform(series.target)[..., None]]
-        for extra in (series.past, series.future):
-            for k in range(extra.shape[-1]):
-                features.append(Scaler.fit(extra[..., k], end).transform(extra[..., k])[..., None])
-        self.features = np.concatenate(features, axis=-1).astype(np.float32)  # (S, N, D)
+        self.series, self.names = series, list(series.names)
+        raw = _columns_of(series)  # (S, N, D)
+        self.mean = raw[:, :end].mean(axis=1)  # (S, D): the training part's, per column
+        std = raw[:, :end].std(axis=1)
+        self.std = np.where(std > 0, std, 1.0)  # a constant column keeps its scale
+        self.scaler = Scaler(self.mean[:, 0], self.std[:, 0])
+        self.features = self._scale(raw)  # (S, N, D)
         self.scaled = self.features[..., 0]  # (S, N)
         # MASE's scale per series: the in-sample seasonal naive error on the training part.
         scales = [M.seasonal_scale(series.target[s, :end], self.season)
@@ -102,37 +130,68 @@ class ForecastTask(Task):
         self.loaded = True
         self.baseline = {"mase": self._seasonal_naive_mase("valid")}
 
-    def _windows(self, part: str) -> tuple[Tensor, Tensor]:
-        starts = self.starts[part]
-        x, _ = windows(self.features, starts, lookback=self.lookback, horizon=self.horizon)
-        _, y = windows(self.scaled, starts, lookback=self.lookback, horizon=self.horizon)
-        series = np.repeat(np.arange(self.features.shape[0]), len(starts))
-        return self._pack(x, y, series)
+    def _scale(self, raw: np.ndarray) -> np.ndarray:
+        """(S, N, D) columns on the data's scale -> scaled float32."""
+        return ((raw - self.mean[:, None]) / self.std[:, None]).astype(np.float32)
 
-    def _pack(self, x: np.ndarray, y: np.ndarray, series: np.ndarray) -> tuple[Tensor, Tensor]:
+    def _windows(self, part: str) -> tuple[ForecastInputs, Tensor]:
+        starts = self.starts[part]
+        S = self.features.shape[0]
+        series = np.repeat(np.arange(S), len(starts))
+        return self._gather(series, np.tile(starts, S))
+
+    def _gather(self, series: np.ndarray, starts: np.ndarray) -> tuple[ForecastInputs, Tensor]:
+        """The windows of ``series`` (B,) whose first target is at ``starts`` (B,)."""
+        rows_in = starts[:, None] + np.arange(-self.lookback, 0)
+        rows_out = starts[:, None] + np.arange(self.horizon)
+        x = self.features[series[:, None], rows_in]  # (B, lookback, D)
+        future = self.features[series[:, None], rows_out, self.input_size - self.future_size :]
+        y = self.scaled[series[:, None], rows_out]  # (B, horizon)
+        return self._pack(x, future, y, series)
+
+    def _pack(self, x: np.ndarray, future: np.ndarray, y: np.ndarray | None,
+              series: np.ndarray) -> tuple[ForecastInputs, Tensor | None]:  # fmt: skip
         """Shift by the window's last input (``scaling="window"``) and append the series
-        index and the shift to the targets."""
+        index and the shift to the targets (None: no targets, only the two columns)."""
         shift = x[:, -1, 0].copy() if self.config.scaling == "window" else np.zeros(len(x))
         x = x.copy()
         x[..., 0] -= shift[:, None]
-        y = np.concatenate([y - shift[:, None], series[:, None], shift[:, None]], 1)
-        return torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.float32))
+        y = np.zeros((len(x), 0)) if y is None else y - shift[:, None]
+        y = np.concatenate([y, series[:, None], shift[:, None]], 1)
+        inputs = ForecastInputs(torch.from_numpy(x.astype(np.float32)),
+                                torch.from_numpy(np.ascontiguousarray(future, np.float32)))
+        return inputs, torch.from_numpy(y.astype(np.float32))  # fmt: skip
 
     def train_batch(self, step: int, batch_size: int, seed: int) -> tuple[Tensor, Tensor]:
         self.load()
         S, W = self.features.shape[0], len(self.starts["train"])
         gen = stream_generator(seed, "train", step)
         pick = torch.randint(0, S * W, (batch_size,), generator=gen).numpy()
-        series, starts = pick // W, self.starts["train"][pick % W]
-        rows_in = starts[:, None] + np.arange(-self.lookback, 0)
-        rows_out = starts[:, None] + np.arange(self.horizon)
-        x = self.features[series[:, None], rows_in]  # (B, lookback, D)
-        y = self.scaled[series[:, None], rows_out]  # (B, horizon)
-        return self._pack(x, y, series)
+        return self._gather(pick // W, self.starts["train"][pick % W])
 
-    def eval_set(self, split: Split) -> tuple[Tensor, Tensor]:
+    def eval_set(self, split: Split) -> tuple[ForecastInputs, Tensor]:
         self.load()
         return self._windows(split)
+
+    def evaluate(self, model, split: Split, *, batch_size: int = 500, device="cpu",
+                 bf16: bool = False, **decoding) -> dict[str, float]:  # fmt: skip
+        x, y = self.eval_set(split)
+        return self.score(self.outputs(model, x, batch_size=batch_size, device=device,
+                                       bf16=bf16), y)  # fmt: skip
+
+    def outputs(self, model, x: ForecastInputs, *, batch_size: int = 500, device="cpu",
+                bf16: bool = False) -> Tensor:  # fmt: skip
+        """The model's raw outputs (B, horizon * K) for inputs ``x``, in eval mode, batched."""
+        device = torch.device(device)
+        was_training = model.training
+        model.eval()
+        outs = []
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            for i in range(0, len(x.past), batch_size):
+                part = ForecastInputs(*(t[i : i + batch_size] for t in x)).to(device)
+                outs.append(model(*part).float().cpu())
+        model.train(was_training)
+        return torch.cat(outs) if outs else torch.zeros(0, self.output_size)
 
     # -- loss and scores -----------------------------------------------------------------------
     def _split_output(self, output: Tensor) -> Tensor:
@@ -204,6 +263,117 @@ class ForecastTask(Task):
                 pred.append(values[t - m + np.arange(self.horizon) % m])
                 series.append(s)
         return self._accuracy(np.array(truth), np.array(pred), np.array(series))["mase"]
+
+    # -- forecasting new data ------------------------------------------------------------------
+    def read_recent(self, path: str | Path) -> Series:
+        """A file of recent history in the training file's layout and columns; with
+        known-future covariates, its last ``horizon`` rows are the times to forecast (target
+        empty, covariates given)."""
+        c = self.config
+        return read_series(path, time_col=c.time_col, target=c.target, id_col=c.id_col,
+                           past=self.past, future=self.future, missing=c.missing,
+                           open_end=self.horizon if self.future else 0)  # fmt: skip
+
+    def predict(self, model, series: Series, *, device="cpu") -> dict[str, np.ndarray]:
+        """Forecast the ``horizon`` steps after each series' history in ``series`` (from
+        :meth:`read_recent`): ``point``, and with intervals ``lower`` and ``upper`` (80%),
+        each (S, horizon) on the data's scale, series in this task's order."""
+        index = {name: i for i, name in enumerate(series.names)}
+        absent = [n for n in self.names if n not in index]
+        if absent:
+            raise SeriesError(f"the data has no series {', '.join(map(repr, absent))} (the "
+                              f"model was trained on {', '.join(map(repr, self.names))})")  # fmt: skip
+        order = np.array([index[n] for n in self.names])
+        raw = _columns_of(series)[order]  # (S, N, D)
+        known = raw.shape[1] - (self.horizon if self.future else 0)
+        if known < self.lookback:
+            raise SeriesError(f"{known} steps of history, fewer than the model's lookback "
+                              f"({self.lookback})")  # fmt: skip
+        features = self._scale(raw)
+        S = len(self.names)
+        x = features[:, known - self.lookback : known]
+        future = features[:, known:, self.input_size - self.future_size :]
+        if not self.future:
+            future = np.zeros((S, self.horizon, 0), dtype=np.float32)
+        inputs, y = self._pack(x, future, None, np.arange(S))
+        point, lower, upper = self.forecast(self.outputs(model, inputs, device=device))
+        shift = y[:, 1].double().numpy()
+        out = {"point": point, "lower": lower, "upper": upper}
+        return {k: self.unscale(v.numpy(), np.arange(S), shift) for k, v in out.items()
+                if v is not None}  # fmt: skip
+
+    # -- after training: the backtest -----------------------------------------------------------
+    def backtest(self, model, *, device="cpu", label: str = "model") -> list[bt.Entry]:
+        """Rolling-origin backtest over the test period: ``model`` and every baseline of
+        ``task.baselines``, scored on the same windows (``task.backtest_origins`` cut-offs
+        per series)."""
+        self.load()
+        cuts = bt.origins(*self.parts.part("test"), horizon=self.horizon,
+                          count=self.config.backtest_origins)  # fmt: skip
+        S = len(self.names)
+        series, starts = np.repeat(np.arange(S), len(cuts)), np.tile(cuts, S)
+        x, y = self._gather(series, starts)
+        clock = time.perf_counter()
+        output = self.outputs(model, x, device=device)
+        point, lower, upper = (None if t is None else t.numpy() for t in self.forecast(output))
+        shift = y[:, self.horizon + 1].double().numpy()
+        unscale = functools.partial(self.unscale, series=series, shift=shift)
+        scores = self.score(output, y)
+        scores.pop("loss")
+        entries = [bt.Entry(label, "neural", scores, unscale(point),
+                            None if lower is None else unscale(lower),
+                            None if upper is None else unscale(upper),
+                            time.perf_counter() - clock)]  # fmt: skip
+        truth = unscale(y[:, : self.horizon].numpy())
+        for name in _columns(self.config.baselines):
+            fit = BASELINES[name]
+            clock = time.perf_counter()
+            pred = np.stack([fit(self.series.target[s, :t], self.horizon, self.season)
+                             for s, t in zip(series, starts, strict=True)])  # fmt: skip
+            entries.append(bt.Entry(name, "baseline", self._accuracy(truth, pred, series), pred,
+                                    seconds=time.perf_counter() - clock))  # fmt: skip
+        self._backtest = (series, starts, truth)
+        return entries
+
+    def report(self, model, run_dir: Path, *, device="cpu") -> dict[str, Any] | None:
+        """Backtest (see :meth:`backtest`) into ``backtest.csv``, ``backtest.txt`` and
+        ``backtest.png``; returns the ranking for the run's summary."""
+        if not self.config.backtest_origins:
+            return None
+        from rnnkit.report.plots import plot_forecasts
+        from rnnkit.training.checkpoint import atomic_write_text
+
+        entries = self.backtest(model, device=device, label=model.label)
+        atomic_write_text(run_dir / "backtest.csv", bt.to_csv(entries))
+        atomic_write_text(run_dir / "backtest.txt", bt.to_text(entries))
+        series, starts, _ = self._backtest
+        best = next((e for e in bt.ranking(entries) if e.kind == "baseline"), None)
+        shown = [entries[0]] + ([best] if best is not None else [])
+        first = int(starts.min()) - 2 * self.horizon
+        panels = []
+        for s in range(min(len(self.names), 4)):
+            rows = np.flatnonzero(series == s)
+            forecasts = []
+            for e in shown:
+                for r in rows:
+                    t = slice(starts[r], starts[r] + self.horizon)
+                    forecasts.append({
+                        "label": e.name, "times": self.series.times[t], "point": e.point[r],
+                        "lower": None if e.lower is None else e.lower[r],
+                        "upper": None if e.upper is None else e.upper[r],
+                        "style": "-" if e.kind == "neural" else "--",
+                    })  # fmt: skip
+            panels.append({"name": self.names[s], "times": self.series.times[first:],
+                           "values": self.series.target[s, first:], "forecasts": forecasts})  # fmt: skip
+        plot_forecasts(panels, run_dir / "backtest.png",
+                       title=f"backtest: {len(set(starts))} origins over the test period")  # fmt: skip
+        return {"backtest": {
+            "origins": len(set(starts.tolist())),
+            "ranking": [{"model": row[1], "kind": row[2],
+                         **{m: v for m, v in zip(bt.METRICS, row[3:8], strict=True)
+                            if v is not None}, "seconds": row[8]}
+                        for row in bt.table_rows(entries)],
+        }}  # fmt: skip
 
     def describe(self) -> str:
         if not self.loaded:

@@ -48,25 +48,45 @@ def ets(history: np.ndarray, horizon: int, season: int = 1) -> np.ndarray:
         return np.asarray(model.fit().forecast(horizon), dtype=np.float64)
 
 
+SARIMA_SEASONS = 10  # SARIMA fits on at most this many seasons (or 200 steps) of history
+
+
 def sarima(history: np.ndarray, horizon: int, season: int = 1) -> np.ndarray:
     """SARIMA(1,1,1)(1,1,1)_m (plain ARIMA(1,1,1) when m = 1 or under two seasons of
-    history), fitted by statsmodels' state-space maximum likelihood."""
+    history), fitted by statsmodels' state-space maximum likelihood on the last
+    ``SARIMA_SEASONS`` seasons (at least 200 steps) of history.
+
+    The differences (1 - B)(1 - B^m) are taken before fitting (``simple_differencing``) and
+    undone after: the same model with a state m times smaller, 3-4x faster on weekly data
+    (m = 52), where a fit would otherwise take half a minute."""
     from statsmodels.tsa.statespace.sarimax import SARIMAX
 
-    seasonal = season > 1 and len(history) >= 2 * season + 2
+    y = np.asarray(history, dtype=np.float64)
+    seasonal = season > 1 and len(y) >= 2 * season + 2
+    if seasonal:
+        y = y[-max(SARIMA_SEASONS * season, 200) :]
     model = SARIMAX(
-        np.asarray(history, dtype=np.float64),
+        y,
         order=(1, 1, 1),
         seasonal_order=(1, 1, 1, season) if seasonal else (0, 0, 0, 0),
+        simple_differencing=True,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return np.asarray(model.fit(disp=False).forecast(horizon), dtype=np.float64)
+        changes = np.asarray(model.fit(disp=False).forecast(horizon), dtype=np.float64)
+    # Undo the differences: z_t = y_t - y_{t-1} (- y_{t-m} + y_{t-m-1} when seasonal).
+    out = list(y)
+    for z in changes:
+        value = z + out[-1]
+        if seasonal:
+            value += out[-season] - out[-season - 1]
+        out.append(value)
+    return np.array(out[len(y) :])
 
 
 BASELINES: dict[str, Baseline] = {
     "naive": naive,
-    "seasonal naive": seasonal_naive,
+    "seasonal_naive": seasonal_naive,
     "ets": ets,
     "sarima": sarima,
 }

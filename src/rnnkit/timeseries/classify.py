@@ -9,10 +9,13 @@ Two layouts:
   (series, time), so series may be multivariate and of any length.
 
 A dataset is a list of (T_i, C) float arrays, one per series, and their labels.
+:func:`read_labelled` tells the layouts apart by the first line: a header (a cell after the
+first that is not a number) means long form, numbers after the first cell mean wide form.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -24,10 +27,12 @@ from rnnkit.timeseries.data import SeriesError
 
 @dataclass
 class Labelled:
-    """Series ``x`` (each (T_i, C)) and their ``labels`` (strings as read)."""
+    """Series ``x`` (each (T_i, C)) and their ``labels`` (strings as read); ``names``: the
+    channels' column names (long form), or None (wide form: one unnamed channel)."""
 
     x: list[np.ndarray]
     labels: list[str]
+    names: list[str] | None = None
 
     @property
     def channels(self) -> int:
@@ -54,6 +59,8 @@ def read_wide(path: str | Path) -> Labelled:
             except ValueError:
                 raise SeriesError(f"{path}:{number}: column {k + 1}: {cell!r} is not a "
                                   "number") from None  # fmt: skip
+        if not cells[0]:
+            raise SeriesError(f"{path}:{number}: column 1: empty label")
         series = np.asarray(values)
         present = np.flatnonzero(~np.isnan(series))
         if not len(present):
@@ -77,7 +84,15 @@ def read_long(path: str | Path, *, id_col: str = "id", time_col: str = "time",
     path = Path(path)
     if not path.is_file():
         raise SeriesError(f"{path}: no such file")
-    frame = pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path, dtype={id_col: str, label_col: str}, skip_blank_lines=False)
+    except pd.errors.ParserError as e:  # a row with more cells than the header
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
+        if found is None:
+            raise SeriesError(f"{path}: malformed CSV: {e}") from None
+        header, line, cells = found.groups()
+        raise SeriesError(f"{path}:{line}: {cells} cells, but the header names {header} columns "
+                          "(a ragged row)") from None  # fmt: skip
     for col in (id_col, time_col, label_col):
         if col not in frame.columns:
             raise SeriesError(f"{path}: no column {col!r} (columns: "
@@ -85,30 +100,105 @@ def read_long(path: str | Path, *, id_col: str = "id", time_col: str = "time",
     channels = [c for c in frame.columns if c not in (id_col, time_col, label_col)]
     if not channels:
         raise SeriesError(f"{path}: no channel columns besides {id_col}, {time_col}, {label_col}")
-    line = np.arange(len(frame)) + 2
+    line = np.arange(len(frame)) + 2  # row i of the frame is line i + 2 (after the header)
+    blank = frame.isna().all(axis=1).to_numpy()
+    frame, line = frame[~blank], line[~blank]
+    for c in (id_col, time_col, label_col):
+        missing = frame[c].isna().to_numpy()
+        if missing.any():
+            _refuse_short_row(path, int(line[np.argmax(missing)]), len(frame.columns))
+            raise SeriesError(f"{path}:{line[np.argmax(missing)]}: column {c!r}: missing value")
     for c in channels:
         values = pd.to_numeric(frame[c], errors="coerce")
         bad = values.isna().to_numpy()
         if bad.any():
             i = int(np.argmax(bad))
-            raise SeriesError(f"{path}:{line[i]}: column {c!r}: {frame[c].iloc[i]!r} is not a "
-                              "number")  # fmt: skip
+            cell = frame[c].iloc[i]
+            if pd.isna(cell):
+                _refuse_short_row(path, int(line[i]), len(frame.columns))
+            what = "missing value" if pd.isna(cell) else f"{cell!r} is not a number"
+            raise SeriesError(f"{path}:{line[i]}: column {c!r}: {what}")
         frame[c] = values
     x, labels = [], []
     for key, g in frame.groupby(id_col, sort=False):
         g = g.sort_values(time_col, kind="stable")
         names = g[label_col].astype(str).unique()
         if len(names) > 1:
-            raise SeriesError(f"{path}: series {key!r} has several labels: {', '.join(names)}")
+            raise SeriesError(f"{path}: series {key} has several labels: {', '.join(names)}")
         x.append(g[channels].to_numpy(dtype=np.float64))
         labels.append(names[0])
-    return Labelled(x, labels)
+    if not x:
+        raise SeriesError(f"{path}: no series")
+    return Labelled(x, labels, [str(c) for c in channels])
+
+
+def _refuse_short_row(path: Path, number: int, columns: int) -> None:
+    """Raise for line ``number`` if it has fewer cells than the header's ``columns`` (pandas
+    fills them with NaN, which would read as an empty cell)."""
+    import csv
+    import itertools
+
+    with path.open(encoding="utf-8", newline="") as f:
+        line = next(itertools.islice(f, number - 1, None), "")
+    cells = len(next(csv.reader([line]), []))
+    if cells < columns:
+        raise SeriesError(f"{path}:{number}: {cells} cells, but the header names {columns} "
+                          "columns (a ragged row)")  # fmt: skip
+
+
+def detect_layout(path: str | Path) -> Literal["wide", "long"]:
+    """``"long"`` when the first non-blank line is a header (a cell after the first is not a
+    number, an empty cell or NaN), else ``"wide"``."""
+    path = Path(path)
+    if not path.is_file():
+        raise SeriesError(f"{path}: no such file")
+    with path.open(encoding="utf-8") as f:
+        first = next((line for line in f if line.strip()), None)
+    if first is None:
+        raise SeriesError(f"{path}: no series (empty file)")
+    cells = [c.strip() for c in first.replace("\t", ",").split(",")][1:]
+    return "wide" if all(_is_number(c) for c in cells) else "long"
+
+
+def _is_number(cell: str) -> bool:
+    if cell == "":
+        return True
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def read_labelled(path: str | Path, *, id_col: str = "id", time_col: str = "time",
+                  label_col: str = "label") -> Labelled:  # fmt: skip
+    """Read a file in either layout (see :func:`detect_layout`)."""
+    if detect_layout(path) == "wide":
+        return read_wide(path)
+    try:
+        return read_long(path, id_col=id_col, time_col=time_col, label_col=label_col)
+    except SeriesError as e:
+        if ": no column " not in str(e):
+            raise
+        raise SeriesError(f"{e}; its first line has a cell that is not a number, so it was read "
+                          "as a long-form header (a wide UCR file has a label, then only numbers, "
+                          "on every line)") from None  # fmt: skip
+
+
+def channel_stats(data: Labelled) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation (1 where a channel is constant) over every
+    step of every series: the statistics of ``"global"`` normalization."""
+    stacked = np.concatenate(data.x)
+    mean, std = stacked.mean(axis=0), stacked.std(axis=0)
+    return mean, np.where(std > 0, std, 1.0)
 
 
 def normalize(data: Labelled, how: Literal["series", "global", "none"],
-              reference: Labelled | None = None) -> Labelled:  # fmt: skip
+              reference: Labelled | None = None, *,
+              stats: tuple[np.ndarray, np.ndarray] | None = None) -> Labelled:  # fmt: skip
     """z-normalize each series on its own (``"series"``, the UCR convention, per channel), or
-    every series with the mean and std of ``reference`` (``"global"``: the training set)."""
+    every series with the mean and std of ``reference`` (``"global"``: the training set), or
+    with given ``stats`` (mean, std) per channel."""
     if how == "none":
         return data
     if how == "series":
@@ -116,13 +206,11 @@ def normalize(data: Labelled, how: Literal["series", "global", "none"],
         for s in data.x:
             std = s.std(axis=0)
             out.append((s - s.mean(axis=0)) / np.where(std > 0, std, 1.0))
-        return Labelled(out, data.labels)
+        return Labelled(out, data.labels, data.names)
     if how != "global":
         raise ValueError(f"how: expected 'series', 'global' or 'none', got {how!r}")
-    stacked = np.concatenate((reference or data).x)
-    mean, std = stacked.mean(axis=0), stacked.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    return Labelled([(s - mean) / std for s in data.x], data.labels)
+    mean, std = stats if stats is not None else channel_stats(reference or data)
+    return Labelled([(s - mean) / std for s in data.x], data.labels, data.names)
 
 
 def nearest_neighbour(train: Labelled, test: Labelled) -> list[str]:

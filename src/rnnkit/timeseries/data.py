@@ -72,6 +72,7 @@ def read_series(
     past: list[str] = (),
     future: list[str] = (),
     missing: Missing = "error",
+    open_end: int = 0,
 ) -> Series:
     """Read ``path`` (``.csv``, or ``.parquet`` with pyarrow installed) into :class:`Series`.
 
@@ -84,6 +85,8 @@ def read_series(
         missing: what an empty or NaN value does: ``"error"`` (the default) stops with its
             line; ``"ffill"`` repeats the last value; ``"interpolate"`` draws a straight line
             in time. A value missing before a series' first number is always an error.
+        open_end: the last ``open_end`` rows of each series are times to forecast: their
+            target must be empty (NaN in the result); their covariates are read as usual.
     """
     import pandas as pd
 
@@ -118,7 +121,7 @@ def read_series(
     reference = None
     series_names, values, pasts, futures = [], [], [], []
     for name, g in groups:
-        _check_order(g, path, time_col, where=f" (series {name!r})" if name else "")
+        _check_order(g, path, time_col, where=where(name))
         if reference is None:
             reference = g["_time"].to_numpy()
         elif not np.array_equal(g["_time"].to_numpy(), reference):
@@ -126,10 +129,23 @@ def read_series(
                 f"{path}: series {name!r} has other times than series {series_names[0]!r}; "
                 "every series of a long-form file needs the same times"
             )
+        if open_end and len(g) <= open_end:
+            raise SeriesError(f"{path}: {len(g)} rows{where(name)}, but the last {open_end} "
+                              "are the times to forecast: no history left")  # fmt: skip
+        known = g.iloc[: len(g) - open_end]
         for col in targets if not id_col else targets[:1]:
             series_names.append(col if not id_col else name)
-            values.append(_fill(g[col], g, path, col, missing))
-            pasts.append(_stack(g, past, path, missing))
+            if open_end and g[col].iloc[-open_end:].notna().any():
+                i = int(np.argmax(g[col].iloc[-open_end:].notna().to_numpy()))
+                raise SeriesError(
+                    f"{path}:{g['_line'].iloc[len(g) - open_end + i]}: column {col!r}: the last "
+                    f"{open_end} rows{where(name)} are the times to forecast (they carry the "
+                    "known-future covariates); leave their target empty"
+                )
+            filled = _fill(known[col], known, path, col, missing)
+            values.append(np.concatenate([filled, np.full(open_end, np.nan)]))
+            pasts.append(np.concatenate([_stack(known, past, path, missing),
+                                         np.full((open_end, len(past)), np.nan)]))  # fmt: skip
             futures.append(_stack(g, future, path, missing))
     return Series(
         times=reference,
@@ -140,6 +156,11 @@ def read_series(
         past_names=list(past),
         future_names=list(future),
     )
+
+
+def where(name: str | None) -> str:
+    """`` (series 'a')`` in long form, nothing in wide form."""
+    return f" (series {name!r})" if name else ""
 
 
 def _read_table(path: Path):

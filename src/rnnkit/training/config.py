@@ -67,11 +67,12 @@ class TaskConfig(_Section):
         "trees",
         "listops",
         "forecast",
+        "ts-classify",
     ] = "adding"
     """The task (see ``rnnkit.tasks``): sequence tasks adding, copy, digits, permuted_digits;
     sequence-to-sequence tasks reverse, sort, dates (generated) and translate (your files);
     tree tasks trees (sentiment treebank files) and listops (generated); forecast (a CSV or
-    Parquet file of time series)."""
+    Parquet file of time series); ts-classify (labelled series: --data and --test files)."""
     seq_len: int = 100
     """T: adding: the sequence length; copy: the delay (the recall cue comes T steps after the
     last symbol; sequences have T + 20 steps); reverse, sort: the longest source; listops:
@@ -88,9 +89,11 @@ class TaskConfig(_Section):
     """translate: training pairs, a TSV file (source<TAB>target per line) or two line-aligned
     files given as 'SOURCE_FILE,TARGET_FILE'; trees: a treebank file, one bracketed tree per
     line; forecast: a CSV or Parquet file of time series (split in time: the last
-    test_steps for testing, the valid_steps before them for validation)."""
+    test_steps for testing, the valid_steps before them for validation); ts-classify: the
+    training series, UCR wide form (label,x0,x1,... per line) or long form (a header)."""
     valid: str | None = None
-    """translate, trees: the validation data, in the same form as data."""
+    """translate, trees: the validation data, in the same form as data; ts-classify: optional
+    (None: a stratified 10% of the training series, drawn with data_seed)."""
     test: str | None = None
     """translate, trees: the test data, in the same form as data; None: report the validation
     set."""
@@ -113,12 +116,19 @@ class TaskConfig(_Section):
     bpe_size: int = 8000
     """translate, BPE: the vocabulary size learned per side."""
     time_col: str = "date"
-    """forecast: the time column (dates, or numbers)."""
+    """forecast: the time column (dates, or numbers); ts-classify, long form: the column
+    ordering each series' steps (at the default: 'time', or 'date' if only that is there)."""
     target: str | None = None
     """forecast: the column to forecast; in wide form several, comma-separated, each a
     series."""
     id_col: str | None = None
-    """forecast: long form: the column naming each row's series."""
+    """forecast: long form: the column naming each row's series; ts-classify: the same (None:
+    'id')."""
+    label_col: str = "label"
+    """ts-classify, long form: the column holding each series' label."""
+    normalize: Literal["series", "global", "none"] = "series"
+    """ts-classify: z-normalize each series per channel on its own (the UCR convention), or
+    all series by the training series' per-channel mean and std (global), or not at all."""
     past_covariates: str | None = None
     """forecast: comma-separated columns known only up to the present (inputs only)."""
     future_covariates: str | None = None
@@ -147,6 +157,13 @@ class TaskConfig(_Section):
     """forecast: point forecasts trained on squared error, or prediction intervals: a
     Gaussian mean and standard deviation per step (negative log-likelihood), or the 10%, 50%
     and 90% quantiles (pinball loss). Intervals are 80%."""
+    backtest_origins: int = 5
+    """forecast: after training, backtest the model and the baselines from this many
+    cut-off points spread over the test period (rolling origin; the baselines are refitted at
+    each); 0: no backtest."""
+    baselines: str = "naive,seasonal_naive,ets,sarima"
+    """forecast: the baselines of the backtest, comma-separated: naive, seasonal_naive, ets
+    (Holt-Winters, statsmodels), sarima (SARIMA(1,1,1)(1,1,1)_season, statsmodels)."""
 
     def _check(self) -> None:
         self._positive("seq_len", "min_len", "valid_size", "test_size", "min_freq")
@@ -156,6 +173,12 @@ class TaskConfig(_Section):
                 f"task.min_len: {self.min_len} is above seq_len {self.seq_len} (the longest source)"
             )
         self._positive("horizon", "lookback", "season", "valid_steps", "test_steps")
+        self._positive("backtest_origins", allow_zero=True)
+        known = ("naive", "seasonal_naive", "ets", "sarima")
+        for name in (b.strip() for b in self.baselines.split(",") if b.strip()):
+            if name not in known:
+                raise ConfigError(f"task.baselines: unknown baseline {name!r}; allowed: "
+                                  f"{', '.join(known)}")  # fmt: skip
         files = {"data": self.data, "valid": self.valid, "test": self.test}
         if self.name == "forecast":
             if self.data is None:
@@ -166,6 +189,11 @@ class TaskConfig(_Section):
                 if files[key] is not None:
                     raise ConfigError(f"task.{key}: task 'forecast' splits --data in time; use "
                                       f"--{key}-steps N")  # fmt: skip
+        elif self.name == "ts-classify":
+            form = "labelled series: UCR wide form (label,x0,x1,...) or long form (a header)"
+            for key in ("data", "test"):
+                if files[key] is None:
+                    raise ConfigError(f"task.{key}: task 'ts-classify' needs --{key} FILE ({form})")
         elif self.name in ("translate", "trees"):
             form = {
                 "translate": "a TSV file of source<TAB>target lines, or SOURCE_FILE,TARGET_FILE",
@@ -178,8 +206,8 @@ class TaskConfig(_Section):
             for key, value in files.items():
                 if value is not None:
                     raise ConfigError(
-                        f"task.{key}: only for tasks 'translate', 'trees' and 'forecast' (task "
-                        f"{self.name!r} makes its own data), got {value!r}"
+                        f"task.{key}: only for tasks 'translate', 'trees', 'forecast' and "
+                        f"'ts-classify' (task {self.name!r} makes its own data), got {value!r}"
                     )
 
 
@@ -189,9 +217,11 @@ class ModelConfig(_Section):
 
     section: typing.ClassVar[str] = "model"
 
-    name: Literal["sequence", "tree-lstm"] = "sequence"
+    name: Literal["sequence", "tree-lstm", "seq2seq"] = "sequence"
     """The model (--model): a recurrent sequence model (for tree tasks it reads the leaves
-    left to right), or a Tree-LSTM over the tree (tree tasks only)."""
+    left to right; for forecasts, a direct multi-horizon head), a Tree-LSTM over the tree
+    (tree tasks only), or an encoder-decoder forecaster whose decoder reads the known-future
+    covariates and attends over the past (forecast only; --attention picks the score)."""
     tree_cell: Literal["childsum", "nary"] = "childsum"
     """Tree-LSTM: Child-Sum (any number of unordered children) or N-ary (ordered children,
     per-child weights; Tai et al. 2015)."""
@@ -240,8 +270,9 @@ class ModelConfig(_Section):
     """Tree tasks: initialize the token embeddings from this GloVe/word2vec text file (its
     dimension is the embedding size; words it lacks start random)."""
     attention: Literal["none", "dot", "general", "additive"] = "general"
-    """Sequence-to-sequence: the decoder's attention over the encoder outputs (Luong dot or
-    general, Bahdanau additive), or none (the decoder sees only the bridged final state)."""
+    """Sequence-to-sequence (and --model seq2seq forecasts): the decoder's attention over the
+    encoder outputs (Luong dot or general, Bahdanau additive), or none (the decoder sees only
+    the bridged final state)."""
     input_feeding: bool = True
     """Sequence-to-sequence: feed the previous attentional state with the next token (Luong)."""
     tie_embeddings: bool = False

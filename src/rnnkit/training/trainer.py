@@ -115,6 +115,8 @@ def build_model(config: RunConfig, task: Task, *, initialize: bool = True) -> nn
     )
     if config.task.name in TREE_TASKS:
         return _tree_model(config, task, runner, initialize=initialize)
+    if config.task.name == "forecast":
+        return _forecaster(config, task, runner, initialize=initialize)
     if task.output == "seq2seq":
         from rnnkit.seq2seq import Seq2Seq
 
@@ -139,6 +141,24 @@ def build_model(config: RunConfig, task: Task, *, initialize: bool = True) -> nn
     )
     if initialize:
         _initialize(config, task, [model.encoder])
+    return model
+
+
+def _forecaster(config: RunConfig, task: Task, runner: dict, *, initialize: bool) -> nn.Module:
+    """A direct multi-horizon forecaster (``--model sequence``) or an encoder-decoder one."""
+    from rnnkit.models.forecast import DirectForecaster, Seq2SeqForecaster
+
+    m = config.model
+    sizes = (task.input_size, task.future_size, task.horizon, task.output_size // task.horizon)
+    if m.name == "seq2seq":
+        del runner["bidirectional"], runner["residual"]
+        model = Seq2SeqForecaster(*sizes, attention=m.attention, **runner)
+        runners = [model.encoder, model.decoder]
+    else:
+        model = DirectForecaster(*sizes, pooling=m.pooling, **runner)
+        runners = [model.encoder]
+    if initialize:
+        _initialize(config, task, runners)
     return model
 
 
@@ -214,6 +234,8 @@ def _refuse(fields: dict[str, bool], why: str) -> None:
 def model_label(config: RunConfig) -> str:
     """A short name of the model for people: the cell, or the Tree-LSTM and its cell."""
     m = config.model
+    if m.name == "seq2seq":
+        return f"seq2seq ({m.cell})"
     return m.cell if m.name == "sequence" else f"tree-lstm ({m.tree_cell})"
 
 
@@ -370,10 +392,13 @@ class Trainer:
     def _check(config: RunConfig) -> None:
         """Fields that only some tasks use, before any data is read."""
         seq2seq = config.task.name in SEQ2SEQ_TASKS
+        forecaster = config.task.name == "forecast" and config.model.name == "seq2seq"
         defaults = {"model": ModelConfig(), "train": TrainConfig()}
         for section, names in SEQ2SEQ_FIELDS.items():
             for name in names:
                 value = getattr(getattr(config, section), name)
+                if forecaster and name == "attention":
+                    continue  # the forecaster's decoder attends too
                 if not seq2seq and value != getattr(defaults[section], name):
                     raise ConfigError(
                         f"{section}.{name}: only for sequence-to-sequence tasks "
@@ -409,10 +434,26 @@ class Trainer:
             }
             _refuse(sequence_only, "not for --model tree-lstm (set --tree-cell childsum|nary "
                     "instead); leave it at its default")  # fmt: skip
-        if m.name == "sequence" and m.tree_cell != "childsum":
+        if m.name == "seq2seq" and config.task.name != "forecast":
+            raise ConfigError(
+                f"model.name: 'seq2seq' is the forecaster (task forecast); task "
+                f"{config.task.name!r} picks its own model (leave --model at 'sequence')"
+            )
+        if forecaster:
+            _refuse({"model.bidirectional": m.bidirectional, "model.pooling": m.pooling != "last",
+                     "model.residual": m.residual},
+                    "not for --model seq2seq (its encoder's final state starts the decoder); "
+                    "leave it at its default")  # fmt: skip
+        if config.task.name == "forecast" and config.train.tbptt:
+            raise ConfigError("train.tbptt: not for task 'forecast' (windows are lookback "
+                              "steps long; shorten --lookback instead)")  # fmt: skip
+        if config.task.name == "ts-classify" and config.train.tbptt:
+            raise ConfigError("train.tbptt: not for task 'ts-classify' (its series have their "
+                              "own lengths, which truncated chunks would ignore)")  # fmt: skip
+        if m.name != "tree-lstm" and m.tree_cell != "childsum":
             raise ConfigError(
                 f"model.tree_cell: only for --model tree-lstm, got {m.tree_cell!r} with --model "
-                f"sequence"
+                f"{m.name}"
             )
         if m.embeddings is not None and not trees:
             raise ConfigError(
@@ -694,7 +735,10 @@ class Trainer:
         """The execution path the model's recurrent part takes on a training batch."""
         t = self.config.train
         x, _ = self.task.train_batch(0, t.batch_size, t.seed)
-        return self.model.resolve_path(x.to(self.device))
+        x = x.to(self.device)
+        if isinstance(self.model, SequenceModel) and isinstance(x, tuple):
+            x = x[0]  # (x, lengths) of series: the path depends on x alone
+        return self.model.resolve_path(x)
 
     def _finish(self, stop: str) -> Run:
         best_dir = ckpt.checkpoint_dir(self.run_dir, "best")
@@ -732,10 +776,11 @@ class Trainer:
             "device": str(self.device),
             "versions": {"rnnkit": rnnkit.__version__, "torch": torch.__version__},
         }
+        # Task reports (figures, a forecast's backtest) may add to the summary.
+        summary.update(self.task.report(self.model, self.run_dir, device=self.device) or {})
         ckpt.atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2))
         from rnnkit.report.plots import plot_runs  # matplotlib loads only when needed
 
-        self.task.report(self.model, self.run_dir, device=self.device)
         if t.grad_flow_every:
             from rnnkit.diagnostics.history import plot as plot_flow
 
@@ -795,6 +840,14 @@ def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
             else "not reached"
         )
         lines.append(f"  target {target['metric']} {target['threshold']:g}: {when}")
+    backtest = summary.get("backtest")
+    if backtest:
+        lines.append(f"  backtest over {backtest['origins']} origins per series (test period), "
+                     "by MASE:")  # fmt: skip
+        for k, row in enumerate(backtest["ranking"], 1):
+            extra = f", coverage {row['coverage']:.2f}" if "coverage" in row else ""
+            lines.append(f"    {k}. {row['model']:<16} MASE {row['mase']:.4g}, sMAPE "
+                         f"{row['smape']:.4g}{extra} ({row['seconds']:.1f} s)")  # fmt: skip
     lines.append(f"  run directory: {run_dir}")
     return "\n".join(lines)
 

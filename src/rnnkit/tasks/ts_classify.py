@@ -1,0 +1,329 @@
+"""Time-series classification from files (``--task ts-classify``): one label per series,
+univariate or multivariate, of any length.
+
+Files: ``--data`` (training) and ``--test``, optionally ``--valid``; without it a stratified
+10% of the training series (drawn with ``--data-seed``) is held out for validation. Each file
+is read in the layout its first line shows (:func:`~rnnkit.timeseries.classify.read_labelled`):
+
+- a header (some cell after the first is not a number): **long form**, one row per step,
+  ``id,time,<channel>...,label`` (names set by ``--id-col``, default ``id``; ``--time-col``,
+  ``time``, or ``date`` when only that column is there; ``--label-col``, ``label``); every
+  other column is a channel;
+- else **wide form** (the UCR archive's): one series per line, ``label,x0,x1,...``, commas or
+  tabs, no header; a shorter series leaves its last cells empty or ``NaN``.
+
+Labels become class indices in sorted order (numerically when every label is a number); a
+validation or test label the training file lacks is an error. ``--normalize``: each series
+z-normalized per channel on its own (``series``, the UCR convention), or every series with the
+training series' per-channel mean and standard deviation (``global``), or ``none``.
+
+Batches are padded with zeros to their longest series and carry each series' length
+(:class:`SeriesInputs`); the model reads only the valid steps (``--pooling last`` takes each
+series' last valid step), so padding never reaches a result. Metrics: accuracy (the main one)
+and macro-F1. The task's baseline is the 1-nearest-neighbour classifier with Euclidean distance
+(:func:`~rnnkit.timeseries.classify.nearest_neighbour`), every series of the training file as a
+reference, under the same normalization, scored on the test set in the same run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.tasks.base import Split, Task, stream_generator
+from rnnkit.timeseries.classify import (
+    Labelled,
+    channel_stats,
+    nearest_neighbour,
+    normalize,
+    read_labelled,
+)
+from rnnkit.timeseries.data import SeriesError
+
+if TYPE_CHECKING:
+    from rnnkit.training.config import TaskConfig
+
+VALID_FRACTION = 0.1  # of the training series, held out for validation without --valid
+
+
+class SeriesInputs(NamedTuple):
+    """A batch of series for :class:`~rnnkit.models.SequenceModel`: ``model(*inputs)``."""
+
+    x: Tensor  # (B, T, C) series, zeros after each one's length
+    lengths: Tensor  # (B,) valid steps per series
+
+    def to(self, device: torch.device | str) -> SeriesInputs:
+        return SeriesInputs(self.x.to(device), self.lengths.to(device))
+
+
+def collate(series: Sequence[np.ndarray]) -> SeriesInputs:
+    """Pad (T_i, C) arrays with zeros into one (B, max T_i, C) batch, with their lengths."""
+    lengths = torch.tensor([len(s) for s in series], dtype=torch.long)
+    x = torch.zeros(len(series), int(lengths.max()), series[0].shape[1])  # (B, T, C)
+    for b, s in enumerate(series):
+        x[b, : len(s)] = torch.from_numpy(np.asarray(s, dtype=np.float32))
+    return SeriesInputs(x, lengths)
+
+
+def stratified_holdout(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of ``round(fraction * N)`` (at least 1) of the N series, each class
+    contributing in proportion to its size (largest remainders first) and keeping at least one
+    series for training; drawn with ``seed``."""
+    classes, counts = np.unique(y, return_counts=True)
+    room = counts - 1
+    if room.sum() == 0:
+        raise SeriesError("task.valid: every label has a single training series, so none can be "
+                          "held out for validation; pass --valid FILE")  # fmt: skip
+    n = min(max(1, round(fraction * len(y))), int(room.sum()))
+    share = n * counts / len(y)
+    take = np.minimum(np.floor(share).astype(int), room)
+    for k in np.argsort(-(share - take), kind="stable"):  # the remainder, largest first
+        if take.sum() >= n:
+            break
+        if take[k] < room[k]:
+            take[k] += 1
+    for k in np.argsort(counts, kind="stable")[::-1]:  # any still missing, from big classes
+        while take.sum() < n and take[k] < room[k]:
+            take[k] += 1
+    rng = np.random.default_rng(seed)
+    held = [rng.permutation(np.flatnonzero(y == c))[:t] for c, t in zip(classes, take, strict=True)]
+    return np.sort(np.concatenate(held))
+
+
+def _sorted_labels(labels: Sequence[str]) -> list[str]:
+    """Distinct labels, numerically sorted when all are numbers, else as strings."""
+    distinct = set(labels)
+    try:
+        return sorted(distinct, key=float)
+    except ValueError:
+        return sorted(distinct)
+
+
+class TSClassifyTask(Task):
+    """Labelled series from files: inputs :class:`SeriesInputs` (x (B, T, C), lengths (B,)),
+    targets (B,) class indices; the model returns (B, K) logits. See the module docstring.
+
+    Args:
+        config: the task config (``data``, ``test``, optional ``valid``, ``normalize``, the
+            long-form column names, ``data_seed``).
+        state: what :meth:`state_dict` saved (classes, channels, normalization statistics):
+            a loaded run sizes its model from it, and maps labels and normalizes as in training.
+    """
+
+    name = "ts-classify"
+    output = "classification"
+    metrics = {"accuracy": "max", "macro_f1": "max"}
+    baseline_label = "1-NN Euclidean, on the test set"
+
+    def __init__(self, config: TaskConfig, state: dict[str, Any] | None = None) -> None:
+        self.config = config
+        self.how = config.normalize
+        self.baseline: dict[str, float] = {}
+        self.loaded = False
+        self.classes: list[str] | None = None
+        self.names: list[str] | None = None  # channel names (long form)
+        self.channels: int | None = None
+        self.stats: tuple[np.ndarray, np.ndarray] | None = None
+        if state:
+            self.classes = list(state["classes"])
+            self.names = state.get("channel_names")
+            self.channels = int(state["channels"])
+            self.how = state.get("normalize", self.how)
+            if state.get("mean") is not None:
+                self.stats = (np.asarray(state["mean"]), np.asarray(state["std"]))
+
+    # -- sizes (known from the saved state, else from the training file) ------------------------
+    @property
+    def input_size(self) -> int:
+        if self.channels is None:
+            self.load()
+        return self.channels
+
+    @property
+    def output_size(self) -> int:
+        if self.classes is None:
+            self.load()
+        return len(self.classes)
+
+    # -- data ----------------------------------------------------------------------------------
+    def _read(self, path: str) -> Labelled:
+        c = self.config
+        time_col = c.time_col
+        if time_col == "date":  # forecast's default: here 'time', unless only 'date' is there
+            time_col = "date" if self._header_has(path, "date", "time") else "time"
+        return read_labelled(path, id_col=c.id_col or "id", time_col=time_col,
+                             label_col=c.label_col)  # fmt: skip
+
+    @staticmethod
+    def _header_has(path: str, name: str, other: str) -> bool:
+        """Whether the first line names column ``name`` but not ``other``."""
+        try:
+            with open(path, encoding="utf-8") as f:
+                first = next((line for line in f if line.strip()), "")
+        except OSError:
+            return False
+        cells = [c.strip().strip('"') for c in first.replace("\t", ",").split(",")]
+        return name in cells and other not in cells
+
+    def _targets(self, data: Labelled, path: str) -> np.ndarray:
+        index = {name: k for k, name in enumerate(self.classes)}
+        unseen = sorted({label for label in data.labels if label not in index})
+        if unseen:
+            known = ", ".join(self.classes[:20]) + (", ..." if len(self.classes) > 20 else "")
+            count = sum(label in unseen for label in data.labels)
+            raise SeriesError(f"{path}: label(s) {', '.join(map(repr, unseen[:5]))} ({count} "
+                              f"series) not among the training file's labels: {known}")  # fmt: skip
+        return np.array([index[label] for label in data.labels], dtype=np.int64)
+
+    def _check_channels(self, data: Labelled, path: str) -> None:
+        if data.channels != self.channels:
+            raise SeriesError(f"{path}: {data.channels} channel(s), but the model reads "
+                              f"{self.channels} (the training file's)")  # fmt: skip
+        if self.names is not None and data.names is not None and data.names != self.names:
+            raise SeriesError(f"{path}: channels {', '.join(data.names)} differ from the training "
+                              f"file's {', '.join(self.names)}")  # fmt: skip
+
+    def _normalize(self, data: Labelled) -> list[np.ndarray]:
+        out = normalize(data, self.how, stats=self.stats)
+        return [s.astype(np.float32) for s in out.x]
+
+    def load(self) -> None:
+        if self.loaded:
+            return
+        c = self.config
+        train_all = self._read(c.data)
+        if self.classes is None:
+            self.classes = _sorted_labels(train_all.labels)
+            if len(self.classes) < 2:
+                raise SeriesError(f"{c.data}: one label ({self.classes[0]!r}); classification "
+                                  "needs at least two")  # fmt: skip
+            self.channels, self.names = train_all.channels, train_all.names
+        self._check_channels(train_all, c.data)
+        y_all = self._targets(train_all, c.data)
+        if c.valid is not None:
+            train, y_train = train_all, y_all
+            valid = self._read(c.valid)
+            self._check_channels(valid, c.valid)
+            y_valid = self._targets(valid, c.valid)
+            self.held_out = 0
+        else:
+            held = stratified_holdout(y_all, VALID_FRACTION, c.data_seed)
+            keep = np.setdiff1d(np.arange(len(y_all)), held)
+            train = Labelled([train_all.x[i] for i in keep],
+                             [train_all.labels[i] for i in keep], train_all.names)  # fmt: skip
+            valid = Labelled([train_all.x[i] for i in held],
+                             [train_all.labels[i] for i in held], train_all.names)  # fmt: skip
+            y_train, y_valid = y_all[keep], y_all[held]
+            self.held_out = len(held)
+        test = self._read(c.test)
+        self._check_channels(test, c.test)
+        y_test = self._targets(test, c.test)
+        if self.how == "global" and self.stats is None:
+            self.stats = channel_stats(train)  # the series trained on, nothing else
+        self.data = {
+            "train": (self._normalize(train), y_train),
+            "valid": (self._normalize(valid), y_valid),
+            "test": (self._normalize(test), y_test),
+        }
+        self.loaded = True
+        # The baseline: every training-file series as a reference, as the UCR/UEA archive does.
+        reference = Labelled(self._normalize(train_all), train_all.labels)
+        predicted = nearest_neighbour(reference, Labelled(self.data["test"][0], test.labels))
+        guess = self._targets(Labelled(self.data["test"][0], predicted), c.data)
+        self.baseline = self._scores(guess, y_test)
+
+    def prepare(self, series: Sequence[Tensor]) -> list[Tensor]:
+        """Normalize raw series (each (T_i, C)) as the training series were, for prediction."""
+        data = Labelled([s.double().numpy() for s in series], ["?"] * len(series))
+        return [torch.from_numpy(s) for s in self._normalize(data)]
+
+    def train_batch(self, step: int, batch_size: int, seed: int) -> tuple[SeriesInputs, Tensor]:
+        self.load()
+        series, y = self.data["train"]
+        gen = stream_generator(seed, "train", step)
+        pick = torch.randint(0, len(series), (batch_size,), generator=gen).numpy()
+        return collate([series[i] for i in pick]), torch.from_numpy(y[pick])
+
+    def eval_set(self, split: Split) -> tuple[SeriesInputs, Tensor]:
+        self.load()
+        series, y = self.data[split]
+        return collate(series), torch.from_numpy(y)
+
+    # -- loss and scores -----------------------------------------------------------------------
+    def loss(self, output: Tensor, y: Tensor) -> Tensor:
+        return F.cross_entropy(output.float(), y)
+
+    @staticmethod
+    def _scores(predicted: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        from sklearn.metrics import f1_score
+
+        return {
+            "accuracy": float(np.mean(predicted == y)),
+            "macro_f1": float(f1_score(y, predicted, average="macro", zero_division=0)),
+        }
+
+    def score(self, output: Tensor, y: Tensor) -> dict[str, float]:
+        scores = self._scores(output.argmax(-1).cpu().numpy(), y.cpu().numpy())
+        scores["loss"] = self.loss(output, y).item()
+        return scores
+
+    def evaluate(
+        self,
+        model: nn.Module,
+        split: Split,
+        *,
+        batch_size: int = 500,
+        device: torch.device | str = "cpu",
+        bf16: bool = False,
+        **decoding: Any,
+    ) -> dict[str, float]:
+        """Score ``model`` on ``split`` in batches of series of similar length (sorted, so
+        little padding; the order never changes a series' output)."""
+        self.load()
+        device = torch.device(device)
+        series, y = self.data[split]
+        order = np.argsort([len(s) for s in series], kind="stable")
+        was_training = model.training
+        model.eval()
+        outs = []
+        with (
+            torch.no_grad(),
+            torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16),
+        ):
+            for start in range(0, len(order), batch_size):
+                inputs = collate([series[i] for i in order[start : start + batch_size]])
+                outs.append(model(*inputs.to(device)).float().cpu())
+        model.train(was_training)
+        output = torch.empty(len(order), outs[0].shape[1])
+        output[torch.from_numpy(order)] = torch.cat(outs)
+        return self.score(output, torch.from_numpy(y))
+
+    def state_dict(self) -> dict[str, Any]:
+        self.load()
+        mean, std = self.stats if self.stats is not None else (None, None)
+        return {
+            "classes": list(self.classes),
+            "channels": self.channels,
+            "channel_names": self.names,
+            "normalize": self.how,
+            "mean": None if mean is None else [float(v) for v in mean],
+            "std": None if std is None else [float(v) for v in std],
+        }
+
+    def describe(self) -> str:
+        if not self.loaded:
+            return f"ts-classify ({self.config.data})"
+        counts = {k: len(v[1]) for k, v in self.data.items()}
+        lengths = [len(s) for part in self.data.values() for s in part[0]]
+        held = (f"{counts['valid']} validation held out (stratified 10%, data seed "
+                f"{self.config.data_seed})" if self.held_out else
+                f"{counts['valid']} validation")  # fmt: skip
+        span = f"{min(lengths)}-{max(lengths)}" if min(lengths) != max(lengths) else lengths[0]
+        return (f"ts-classify, {len(self.classes)} classes, {self.channels} channel(s), length "
+                f"{span}: {counts['train']} training, {held}, {counts['test']} test series; "
+                f"{self.how} normalization")  # fmt: skip

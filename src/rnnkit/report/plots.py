@@ -184,8 +184,9 @@ def plot_forecasts(panels: list[dict], path: str | Path, *, title: str = "") -> 
             ax.plot(f["times"], f["point"], color=colour, lw=1.4, ls=f.get("style", "-"),
                     label=None if seen else f["label"])  # fmt: skip
             if f.get("lower") is not None:
+                band = None if seen else f"{f['label']}, 80% interval"
                 ax.fill_between(f["times"], f["lower"], f["upper"], color=colour, alpha=0.2,
-                                lw=0, label=None if seen else f"{f['label']}, 80% interval")  # fmt: skip
+                                lw=0, label=band)  # fmt: skip
         ax.set_title(panel["name"], fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="upper left")

@@ -30,7 +30,7 @@ from rnnkit.tasks.base import Split, Task, stream_generator
 from rnnkit.timeseries import backtest as bt
 from rnnkit.timeseries import metrics as M
 from rnnkit.timeseries.baselines import BASELINES
-from rnnkit.timeseries.data import Series, SeriesError, read_series
+from rnnkit.timeseries.data import Series, SeriesError, future_times, read_series
 from rnnkit.timeseries.windows import Scaler, split, window_starts
 
 if TYPE_CHECKING:
@@ -158,8 +158,10 @@ class ForecastTask(Task):
         x[..., 0] -= shift[:, None]
         y = np.zeros((len(x), 0)) if y is None else y - shift[:, None]
         y = np.concatenate([y, series[:, None], shift[:, None]], 1)
-        inputs = ForecastInputs(torch.from_numpy(x.astype(np.float32)),
-                                torch.from_numpy(np.ascontiguousarray(future, np.float32)))
+        inputs = ForecastInputs(
+            torch.from_numpy(x.astype(np.float32)),
+            torch.from_numpy(np.ascontiguousarray(future, np.float32)),
+        )
         return inputs, torch.from_numpy(y.astype(np.float32))  # fmt: skip
 
     def train_batch(self, step: int, batch_size: int, seed: int) -> tuple[Tensor, Tensor]:
@@ -281,8 +283,9 @@ class ForecastTask(Task):
         index = {name: i for i, name in enumerate(series.names)}
         absent = [n for n in self.names if n not in index]
         if absent:
+            trained = ", ".join(map(repr, self.names))
             raise SeriesError(f"the data has no series {', '.join(map(repr, absent))} (the "
-                              f"model was trained on {', '.join(map(repr, self.names))})")  # fmt: skip
+                              f"model was trained on {trained})")  # fmt: skip
         order = np.array([index[n] for n in self.names])
         raw = _columns_of(series)[order]  # (S, N, D)
         known = raw.shape[1] - (self.horizon if self.future else 0)
@@ -301,6 +304,23 @@ class ForecastTask(Task):
         out = {"point": point, "lower": lower, "upper": upper}
         return {k: self.unscale(v.numpy(), np.arange(S), shift) for k, v in out.items()
                 if v is not None}  # fmt: skip
+
+    def forecast_frame(self, model, series: Series, *, device="cpu"):
+        """:meth:`predict` as a table: one row per series and future step, with columns
+        time (``task.time_col``), ``series``, ``step`` (1..horizon), ``forecast``, and for
+        models with intervals ``lower_80`` and ``upper_80``."""
+        import pandas as pd
+
+        result = self.predict(model, series, device=device)
+        H = self.horizon
+        # With known-future covariates the file's last H rows are the times to forecast.
+        times = series.times[-H:] if self.future else future_times(series.times, H)
+        columns = {self.config.time_col: np.tile(times, len(self.names)),
+                   "series": np.repeat(self.names, H), "step": np.tile(np.arange(1, H + 1),
+                   len(self.names)), "forecast": result["point"].ravel()}  # fmt: skip
+        if "lower" in result:
+            columns.update(lower_80=result["lower"].ravel(), upper_80=result["upper"].ravel())
+        return pd.DataFrame(columns)
 
     # -- after training: the backtest -----------------------------------------------------------
     def backtest(self, model, *, device="cpu", label: str = "model") -> list[bt.Entry]:
@@ -363,10 +383,11 @@ class ForecastTask(Task):
                         "upper": None if e.upper is None else e.upper[r],
                         "style": "-" if e.kind == "neural" else "--",
                     })  # fmt: skip
-            panels.append({"name": self.names[s], "times": self.series.times[first:],
-                           "values": self.series.target[s, first:], "forecasts": forecasts})  # fmt: skip
-        plot_forecasts(panels, run_dir / "backtest.png",
-                       title=f"backtest: {len(set(starts))} origins over the test period")  # fmt: skip
+            values, times = self.series.target[s, first:], self.series.times[first:]
+            panels.append({"name": self.names[s], "times": times, "values": values,
+                           "forecasts": forecasts})  # fmt: skip
+        title = f"backtest: {len(set(starts.tolist()))} origins over the test period"
+        plot_forecasts(panels, run_dir / "backtest.png", title=title)
         return {"backtest": {
             "origins": len(set(starts.tolist())),
             "ranking": [{"model": row[1], "kind": row[2],

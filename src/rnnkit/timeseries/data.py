@@ -255,3 +255,17 @@ def _stack(g, columns, path: Path, missing: Missing) -> np.ndarray:
     if not columns:
         return np.zeros((len(g), 0))
     return np.stack([_fill(g[c], g, path, c, missing) for c in columns], axis=-1)
+
+
+def future_times(times: np.ndarray, horizon: int) -> np.ndarray:
+    """The ``horizon`` times after ``times`` (N,): the frequency pandas infers from the last
+    steps, else the last step's spacing repeated."""
+    import pandas as pd
+
+    if np.issubdtype(times.dtype, np.datetime64):
+        index = pd.DatetimeIndex(times)
+        freq = pd.infer_freq(index[-min(len(index), 25) :]) if len(index) >= 3 else None
+        if freq is not None:
+            return pd.date_range(index[-1], periods=horizon + 1, freq=freq)[1:].to_numpy()
+    step = times[-1] - times[-2] if len(times) >= 2 else 1
+    return times[-1] + step * np.arange(1, horizon + 1)

@@ -7,6 +7,7 @@ Every known remedy for hard-to-train RNNs one flag away, fast, and measured. The
 - the runner :class:`Recurrent` (layers, directions, lengths; fused/custom/reference paths);
 - converters :func:`from_torch`, :func:`to_torch`; initializers :func:`initialize`;
 - whole models :class:`SequenceModel` (encoder + classification/regression/tagging head);
+- :class:`Forecaster`: fit/predict/save/load for time-series forecasts;
 - training: :func:`train` (the Python face of ``rnnkit train``) with a :class:`RunConfig`,
   returning a :class:`Run`; :func:`load_run` to get a trained run's model back; :func:`export`
   to ONNX or TorchScript.
@@ -43,12 +44,14 @@ from rnnkit.export import export  # noqa: E402
 from rnnkit.init import initialize  # noqa: E402
 from rnnkit.layers import Recurrent, from_torch, to_torch  # noqa: E402
 from rnnkit.models import SequenceModel  # noqa: E402
+from rnnkit.timeseries.estimator import Forecaster  # noqa: E402
 from rnnkit.training import Run, RunConfig, train  # noqa: E402
 from rnnkit.training.trainer import load_run  # noqa: E402
 
 __all__ = [
     "BNLSTMState",
     "Diagnosis",
+    "Forecaster",
     "GRUCell",
     "LSTMCell",
     "LSTMState",

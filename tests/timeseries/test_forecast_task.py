@@ -68,3 +68,183 @@ def test_likelihoods_size_the_head_and_give_intervals(likelihood, k, tmp_path):
     if likelihood != "none":
         point, lower, upper = task.forecast(out.detach())
         assert (lower <= point).all() and (point <= upper).all()
+
+
+# -- known-future covariates, forecasting new data, the backtest ---------------------------------
+def covariate_file(tmp_path, n=200, name="c.csv", open_rows=0):
+    """y = a noisy function of t; 'step' is a known-future covariate equal to t."""
+    rng = np.random.default_rng(1)
+    lines = ["t,y,step"]
+    for i in range(n):
+        y = "" if i >= n - open_rows else f"{np.sin(i / 4) + 0.1 * rng.normal():.6f}"
+        lines.append(f"{i},{y},{i}")
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_future_covariates_reach_the_decoder_at_the_target_times_and_never_leak(tmp_path):
+    path = covariate_file(tmp_path)
+    config = RunConfig().replace(task="forecast", data=str(path), time_col="t", target="y",
+                                 future_covariates="step", horizon=4, lookback=8,
+                                 valid_steps=20, test_steps=20)  # fmt: skip
+    task = ForecastTask(config.task)
+    task.load()
+    assert task.input_size == 2 and task.future_size == 1
+    mean, std = task.mean[0, 1], task.std[0, 1]
+    for step in range(20):
+        x, y = task.train_batch(step, 16, seed=0)
+        t_future = x.future[..., 0].numpy() * std + mean  # back to t
+        t_past = x.past[..., 1].numpy() * std + mean
+        # The future covariates are those of the target steps, right after the lookback.
+        np.testing.assert_allclose(t_future, t_past[:, -1:] + np.arange(1, 5), atol=1e-3)
+        assert t_future.max() < task.parts.train_end - 0.5
+    x, _ = task.eval_set("test")
+    assert (x.future[..., 0].numpy() * std + mean).min() > 180 - 0.5
+
+
+@pytest.mark.parametrize("model_name, scaling", [("sequence", "series"), ("seq2seq", "window")])
+def test_forecasting_a_recent_file_equals_the_window_the_task_would_build(tmp_path, model_name,
+                                                                          scaling):  # fmt: skip
+    from rnnkit.timeseries.data import read_series
+    from rnnkit.training.trainer import build_model
+
+    path = covariate_file(tmp_path)
+    config = RunConfig().replace(task="forecast", data=str(path), time_col="t", target="y",
+                                 future_covariates="step", horizon=4, lookback=8, model=model_name,
+                                 scaling=scaling, hidden=8, likelihood="gaussian",
+                                 valid_steps=20, test_steps=20)  # fmt: skip
+    task = ForecastTask(config.task)
+    task.load()
+    torch.manual_seed(0)
+    model = build_model(config, task).eval()
+    # Rebuilt from its state alone, as rnnkit forecast does.
+    fresh = ForecastTask(config.task, task.state_dict())
+    full = read_series(path, time_col="t", target="y", future=["step"])
+    # Recent data: the 30 steps up to t = 150, then 4 rows of known future (target empty).
+    recent = covariate_file(tmp_path, n=154, name="recent.csv", open_rows=4)
+    lines = recent.read_text().splitlines()
+    recent.write_text("\n".join(lines[:1] + lines[-34:]) + "\n")
+    got = fresh.predict(model, fresh.read_recent(recent))
+    inputs, y = task._gather(np.array([0]), np.array([150]))
+    point, lower, upper = task.forecast(task.outputs(model, inputs))
+    shift = y[:, 5].double().numpy()
+    want = task.unscale(point.numpy(), np.zeros(1, int), shift)
+    np.testing.assert_allclose(got["point"], want, rtol=1e-5)
+    assert (got["lower"] < got["point"]).all() and (got["point"] < got["upper"]).all()
+    assert np.isfinite(full.target).all()
+    frame = fresh.forecast_frame(model, fresh.read_recent(recent))
+    assert frame["t"].tolist() == [150, 151, 152, 153] and frame["step"].tolist() == [1, 2, 3, 4]
+
+
+def test_recent_files_that_cannot_be_forecast_say_why(tmp_path):
+    from rnnkit.timeseries.data import SeriesError
+
+    path = covariate_file(tmp_path)
+    config = RunConfig().replace(task="forecast", data=str(path), time_col="t", target="y",
+                                 future_covariates="step", horizon=4, lookback=8,
+                                 valid_steps=20, test_steps=20)  # fmt: skip
+    task = ForecastTask(config.task)
+    task.load()
+    filled = covariate_file(tmp_path, n=40, name="filled.csv")  # no empty rows at the end
+    with pytest.raises(SeriesError, match=r"filled.csv:38: column 'y': the last 4 rows are the "
+                       "times to forecast"):  # fmt: skip
+        task.read_recent(filled)
+    short = covariate_file(tmp_path, n=10, name="short.csv", open_rows=4)
+    with pytest.raises(SeriesError, match=r"6 steps of history, fewer than the model's lookback"):
+        task.predict(None, task.read_recent(short))
+
+
+def test_backtest_origins_are_spread_over_the_period_and_end_at_its_last_window():
+    from rnnkit.timeseries.backtest import origins
+
+    np.testing.assert_array_equal(origins(100, 150, horizon=10, count=5), [100, 110, 120, 130, 140])
+    np.testing.assert_array_equal(origins(100, 150, horizon=10, count=1), [140])
+    np.testing.assert_array_equal(origins(100, 103, horizon=2, count=5), [100, 101])
+    assert len(origins(100, 105, horizon=10, count=3)) == 0
+
+
+def test_backtest_scores_every_model_on_the_same_windows(tmp_path):
+    from rnnkit.timeseries.baselines import seasonal_naive
+    from rnnkit.training.trainer import build_model
+
+    values = 10 + np.sin(2 * np.pi * np.arange(240) / 12) + 0.1 * np.random.default_rng(0).normal(
+        size=240)  # fmt: skip
+    task = task_for(tmp_path, values, horizon=6, lookback=24, season=12, valid_steps=24,
+                    test_steps=36, backtest_origins=4, baselines="naive,seasonal_naive")  # fmt: skip
+    torch.manual_seed(0)
+    model = build_model(RunConfig().replace(**task_config_fields(task), hidden=8), task)
+    entries = task.backtest(model)
+    assert [e.name for e in entries] == ["direct lstm", "naive", "seasonal_naive"]
+    series, starts, truth = task._backtest
+    np.testing.assert_array_equal(starts, [204, 214, 224, 234])
+    np.testing.assert_allclose(truth, np.stack([values[t : t + 6] for t in starts]), rtol=1e-5)
+    snaive = entries[2]
+    np.testing.assert_allclose(snaive.point, np.stack([seasonal_naive(values[:t], 6, 12)
+                                                       for t in starts]))  # fmt: skip
+    scale = np.mean(np.abs(values[12:180] - values[:168]))  # in-sample seasonal naive MAE
+    assert snaive.scores["mase"] == pytest.approx(np.mean(np.abs(truth - snaive.point)) / scale)
+    inputs, y = task._gather(series, starts)
+    neural = task.score(task.outputs(model, inputs), y)
+    assert entries[0].scores["mase"] == pytest.approx(neural["mase"])
+
+
+def task_config_fields(task: ForecastTask) -> dict:
+    c = task.config
+    return dict(task="forecast", data=c.data, time_col=c.time_col, target=c.target,
+                horizon=c.horizon, lookback=c.lookback, season=c.season,
+                valid_steps=c.valid_steps, test_steps=c.test_steps)  # fmt: skip
+
+
+# -- a trained run: beats naive, forecasts from the command line, round-trips as an estimator ----
+@pytest.fixture(scope="module")
+def sine_run(tmp_path_factory):
+    """A GRU trained for a few seconds on a noisy sine (period 20, noise 0.2)."""
+    from rnnkit.timeseries.estimator import Forecaster
+
+    tmp = tmp_path_factory.mktemp("sine")
+    t = np.arange(800)
+    rng = np.random.default_rng(0)
+    y = np.sin(2 * np.pi * t / 20) + 0.2 * rng.normal(size=len(t))
+    path = tmp / "sine.csv"
+    path.write_text("t,y\n" + "".join(f"{i},{v:.6f}\n" for i, v in zip(t, y, strict=True)))
+    forecaster = Forecaster(horizon=5, lookback=40, cell="gru", hidden=32, steps=300,
+                            eval_every=100, lr=3e-3, device="cpu", threads=2, seed=0,
+                            valid_steps=80, test_steps=80, backtest_origins=3,
+                            baselines="naive,seasonal_naive", out=tmp / "run")  # fmt: skip
+    forecaster.fit(path, time_col="t", target="y")
+    return forecaster, path, y
+
+
+def test_a_recurrent_forecaster_beats_naive_on_a_noisy_sine(sine_run):
+    forecaster, _, _ = sine_run
+    summary = forecaster.summary_
+    # season 1: MASE's scale and the baseline are the naive forecast's error.
+    assert summary["test"]["mase"] < 0.6 * summary["baseline"]["mase"]
+    ranking = {row["model"]: row for row in forecaster.backtest_}
+    assert ranking["direct gru"]["mase"] < 0.6 * ranking["naive"]["mase"]
+    assert forecaster.backtest_[0]["model"] == "direct gru"  # ranked first
+    assert (forecaster.run_dir / "backtest.png").is_file()
+
+
+def test_rnnkit_forecast_writes_the_estimators_forecast_and_a_plot(sine_run, tmp_path):
+    import pandas as pd
+
+    from rnnkit.cli.main import main
+    from rnnkit.timeseries.estimator import Forecaster
+
+    forecaster, path, _ = sine_run
+    recent = pd.read_csv(path).iloc[:500]
+    out = tmp_path / "f.csv"
+    assert main(["forecast", str(forecaster.run_dir), "--data", str(path), "--output",
+                 str(out)]) == 0  # fmt: skip
+    written = pd.read_csv(out)
+    assert written["t"].tolist() == [800, 801, 802, 803, 804] and out.with_suffix(".png").is_file()
+    np.testing.assert_allclose(written["forecast"], forecaster.predict(path)["forecast"],
+                               rtol=1e-5)  # fmt: skip
+    saved = forecaster.save(tmp_path / "saved")
+    again = Forecaster.load(saved).predict(recent)
+    pd.testing.assert_frame_equal(again, forecaster.predict(recent))
+    assert again["t"].tolist() == [500, 501, 502, 503, 504]
+    with pytest.raises(FileExistsError):
+        forecaster.save(saved)

@@ -323,7 +323,7 @@ class ForecastTask(Task):
         return pd.DataFrame(columns)
 
     # -- after training: the backtest -----------------------------------------------------------
-    def backtest(self, model, *, device="cpu", label: str = "model") -> list[bt.Entry]:
+    def backtest(self, model, *, device="cpu", label: str | None = None) -> list[bt.Entry]:
         """Rolling-origin backtest over the test period: ``model`` and every baseline of
         ``task.baselines``, scored on the same windows (``task.backtest_origins`` cut-offs
         per series)."""
@@ -340,6 +340,7 @@ class ForecastTask(Task):
         unscale = functools.partial(self.unscale, series=series, shift=shift)
         scores = self.score(output, y)
         scores.pop("loss")
+        label = label or getattr(model, "label", "model")
         entries = [bt.Entry(label, "neural", scores, unscale(point),
                             None if lower is None else unscale(lower),
                             None if upper is None else unscale(upper),
@@ -363,7 +364,7 @@ class ForecastTask(Task):
         from rnnkit.report.plots import plot_forecasts
         from rnnkit.training.checkpoint import atomic_write_text
 
-        entries = self.backtest(model, device=device, label=model.label)
+        entries = self.backtest(model, device=device, )
         atomic_write_text(run_dir / "backtest.csv", bt.to_csv(entries))
         atomic_write_text(run_dir / "backtest.txt", bt.to_text(entries))
         series, starts, _ = self._backtest

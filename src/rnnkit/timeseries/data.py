@@ -166,6 +166,10 @@ def where(name: str | None) -> str:
 def _read_table(path: Path):
     import pandas as pd
 
+    from rnnkit.timeseries import bundled
+
+    if str(path).startswith(bundled.PREFIX):
+        return bundled.load(str(path)[len(bundled.PREFIX) :])
     if not path.is_file():
         raise SeriesError(f"{path}: no such file")
     if path.suffix == ".parquet":

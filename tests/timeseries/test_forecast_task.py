@@ -168,10 +168,19 @@ def test_backtest_scores_every_model_on_the_same_windows(tmp_path):
     from rnnkit.timeseries.baselines import seasonal_naive
     from rnnkit.training.trainer import build_model
 
-    values = 10 + np.sin(2 * np.pi * np.arange(240) / 12) + 0.1 * np.random.default_rng(0).normal(
-        size=240)  # fmt: skip
-    task = task_for(tmp_path, values, horizon=6, lookback=24, season=12, valid_steps=24,
-                    test_steps=36, backtest_origins=4, baselines="naive,seasonal_naive")  # fmt: skip
+    noise = 0.1 * np.random.default_rng(0).normal(size=240)
+    values = 10 + np.sin(2 * np.pi * np.arange(240) / 12) + noise
+    task = task_for(
+        tmp_path,
+        values,
+        horizon=6,
+        lookback=24,
+        season=12,
+        valid_steps=24,
+        test_steps=36,
+        backtest_origins=4,
+        baselines="naive,seasonal_naive",
+    )
     torch.manual_seed(0)
     model = build_model(RunConfig().replace(**task_config_fields(task), hidden=8), task)
     entries = task.backtest(model)

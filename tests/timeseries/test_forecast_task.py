@@ -217,7 +217,7 @@ def sine_run(tmp_path_factory):
     y = np.sin(2 * np.pi * t / 20) + 0.2 * rng.normal(size=len(t))
     path = tmp / "sine.csv"
     path.write_text("t,y\n" + "".join(f"{i},{v:.6f}\n" for i, v in zip(t, y, strict=True)))
-    forecaster = Forecaster(horizon=5, lookback=40, cell="gru", hidden=32, steps=300,
+    forecaster = Forecaster(horizon=5, lookback=30, cell="gru", hidden=24, steps=200,
                             eval_every=100, lr=3e-3, device="cpu", threads=2, seed=0,
                             valid_steps=80, test_steps=80, backtest_origins=3,
                             baselines="naive,seasonal_naive", out=tmp / "run")  # fmt: skip
@@ -257,3 +257,30 @@ def test_rnnkit_forecast_writes_the_estimators_forecast_and_a_plot(sine_run, tmp
     assert again["t"].tolist() == [500, 501, 502, 503, 504]
     with pytest.raises(FileExistsError):
         forecaster.save(saved)
+
+
+def test_the_html_report_of_a_forecast_run_ranks_the_backtest(sine_run):
+    from rnnkit.report.html import write_report
+
+    forecaster, _, _ = sine_run
+    page = write_report(forecaster.run_dir).read_text()
+    assert "<h2>Backtest</h2>" in page and page.index("direct gru") < page.index("seasonal_naive")
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        (dict(task="adding", data=None, model="seq2seq"), r"model.name: 'seq2seq' is the fore"),
+        (dict(model="seq2seq", bidirectional=True), r"model.bidirectional: not for --model seq2s"),
+        (dict(tbptt=4), r"train.tbptt: not for task 'forecast'"),
+        (dict(baselines="naive,prophet"), r"task.baselines: unknown baseline 'prophet'"),
+    ],
+)
+def test_forecast_model_options_that_do_not_apply_are_refused(tmp_path, fields, message):
+    from rnnkit.training.config import ConfigError
+    from rnnkit.training.trainer import Trainer
+
+    path = covariate_file(tmp_path)
+    base = dict(task="forecast", data=str(path), time_col="t", target="y", out=str(tmp_path))
+    with pytest.raises(ConfigError, match=message):
+        Trainer(RunConfig().replace(**{**base, **fields}))

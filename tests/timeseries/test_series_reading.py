@@ -89,3 +89,23 @@ def test_interpolation_follows_time_not_rows_and_lines_count_blank_lines(tmp_pat
     path = write(tmp_path, "id,t,y\na,1,1\n,1,2\n")
     with pytest.raises(SeriesError, match=r"s.csv:3: column 'id': missing series id"):
         read_series(path, time_col="t", target="y", id_col="id")
+
+
+def test_bundled_statsmodels_series_read_like_files():
+    import statsmodels.api as sm
+
+    from rnnkit.timeseries.data import SeriesError, read_series
+
+    elnino = read_series("statsmodels:elnino", time_col="date", target="temp")
+    table = sm.datasets.elnino.load_pandas().data
+    assert elnino.target.shape == (1, 732)
+    # Row-major years of monthly columns, in time order: 1950 JAN, FEB, ..., then 1951.
+    np.testing.assert_array_equal(elnino.target[0, :12], table.iloc[0, 1:].to_numpy(float))
+    np.testing.assert_array_equal(elnino.target[0, 12:24], table.iloc[1, 1:].to_numpy(float))
+    assert str(elnino.times[13])[:10] == "1951-02-01"
+    co2 = read_series("statsmodels:co2", time_col="date", target="co2", missing="interpolate")
+    assert co2.length == 2284 and np.isfinite(co2.target).all()
+    with pytest.raises(SeriesError, match=r"statsmodels:co2:\d+: column 'co2': missing value"):
+        read_series("statsmodels:co2", time_col="date", target="co2")
+    with pytest.raises(SeriesError, match="no such bundled series; choose one of statsmodels:co2"):
+        read_series("statsmodels:airline", time_col="date", target="y")

@@ -145,8 +145,17 @@ def _result(summary: dict[str, Any]) -> str:
         ["parameters", summary["parameters"]], ["target", goal],
         ["execution path", summary.get("path", "-")], ["device", summary.get("device", "-")],
     ]  # fmt: skip
-    return ("<h2>Result</h2>\n" + _table(["metric", "validation", "test", "baseline"], rows)
+    html = ("<h2>Result</h2>\n" + _table(["metric", "validation", "test", "baseline"], rows)
             + _table(None, facts))  # fmt: skip
+    backtest = summary.get("backtest")
+    if backtest:
+        columns = ["mase", "smape", "mae", "rmse", "coverage"]
+        ranked = [[k, r["model"], r["kind"], *(r.get(c, "-") for c in columns), r["seconds"]]
+                  for k, r in enumerate(backtest["ranking"], 1)]  # fmt: skip
+        html += (f"<h2>Backtest</h2>\n<p>Rolling origin: {backtest['origins']} cut-offs per "
+                 "series over the test period; baselines refitted at each. Ranked by MASE.</p>\n"
+                 + _table(["rank", "model", "kind", *columns, "seconds"], ranked))  # fmt: skip
+    return html
 
 
 def _diagnosis(run_dir: Path) -> str:

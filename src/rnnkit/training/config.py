@@ -89,7 +89,8 @@ class TaskConfig(_Section):
     """translate: training pairs, a TSV file (source<TAB>target per line) or two line-aligned
     files given as 'SOURCE_FILE,TARGET_FILE'; trees: a treebank file, one bracketed tree per
     line; forecast: a CSV or Parquet file of time series (split in time: the last
-    test_steps for testing, the valid_steps before them for validation); ts-classify: the
+    test_steps for testing, the valid_steps before them for validation; or statsmodels:co2,
+    statsmodels:sunspots, statsmodels:elnino, series statsmodels bundles); ts-classify: the
     training series, UCR wide form (label,x0,x1,... per line) or long form (a header)."""
     valid: str | None = None
     """translate, trees: the validation data, in the same form as data; ts-classify: optional
@@ -132,8 +133,9 @@ class TaskConfig(_Section):
     past_covariates: str | None = None
     """forecast: comma-separated columns known only up to the present (inputs only)."""
     future_covariates: str | None = None
-    """forecast: comma-separated columns known ahead (e.g. calendar features); for now read
-    over the lookback like past covariates."""
+    """forecast: comma-separated columns known ahead (e.g. calendar features, holidays): read
+    over the lookback, and at the forecast steps (the seq2seq decoder's inputs; a linear term
+    of the direct model)."""
     horizon: int = 12
     """forecast: steps forecast at once."""
     lookback: int = 48

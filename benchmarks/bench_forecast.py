@@ -59,7 +59,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     print(f"steps <= {args.steps} (early stopping on validation MASE, patience 5 x 100 steps), "
-          f"hidden {args.hidden}, lr {args.lr}, batch 64, window scaling, seeds {args.seeds}")  # fmt: skip
+          f"hidden {args.hidden}, lr {args.lr}, batch 64, window scaling, seeds "
+          f"{args.seeds}")  # fmt: skip
     for name in args.series:
         rows: dict[str, dict] = {}
         for label in args.models:

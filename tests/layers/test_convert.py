@@ -221,12 +221,12 @@ def test_to_torch_refuses_what_torch_cannot_compute(build, message):
         ),
         (
             lambda: from_torch(nn.GRU(D, H), residual=True),
-            "runner_options: expected only ['path'] (options that keep the module's function), "
-            "got residual=True",
+            "runner_options: expected only ['variational', 'weight_drop', 'path'] (options that "
+            "keep the module's function), got residual=True",
         ),
         (
             lambda: from_torch(nn.LSTM(D, H), peephole=True),
-            "runner_options: expected only ['path']",
+            "runner_options: expected only ['variational', 'weight_drop', 'path']",
         ),
         (
             lambda: from_torch(nn.GRUCell(D, H), path="custom"),

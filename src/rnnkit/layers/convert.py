@@ -88,7 +88,9 @@ _PARAM_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
 # Recurrent keywords that from_torch fills from the module; residual is refused because it adds
 # a connection torch.nn does not have, so the result would no longer compute the same function.
 _FROM_MODULE = ("num_layers", "bidirectional", "batch_first", "dropout")
-_REFUSED = ("residual",)
+# Residual connections and zoneout (whose evaluation mixes old and new states) change what the
+# converted module computes; weight drop and variational dropout act only in training.
+_REFUSED = ("residual", "zoneout")
 
 
 @overload

@@ -17,7 +17,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from rnnkit.cells import CELLS, BNLSTMState, GRUCell, LSTMState, RecurrentCell, map_state
 from rnnkit.cells.base import PROBE, check_input, check_shape
 from rnnkit.cells.minimal import MinimalCell
-from rnnkit.layers import fused, kernels
+from rnnkit.layers import fused, kernels, regularize
 from rnnkit.scan import linear as scan
 
 Path = Literal["auto", "fused", "custom", "reference"]
@@ -45,6 +45,13 @@ class Recurrent(nn.Module):
         dropout: dropout probability on the outputs of every layer but the last (training only).
         residual: add each layer's input to its output for layers after the first, whose sizes
             match (GNMT, Wu et al. 2016).
+        variational: the dropout between layers uses one mask per sequence, the same at every
+            step (Gal & Ghahramani 2016), instead of a fresh mask per step.
+        weight_drop: DropConnect on the hidden-to-hidden weights (Merity et al. 2017): one
+            mask per forward pass, shared by all steps; every path can run it.
+        zoneout: each state unit keeps its previous value with this probability at each step
+            (Krueger et al. 2017; the expectation at evaluation); runs the time loop (path
+            ``custom`` or ``reference``). See :mod:`rnnkit.layers.regularize`.
         path: ``"auto"`` (fastest applicable), ``"fused"`` (``torch.lstm``/``gru``/``rnn_*``:
             oneDNN on CPU, cuDNN on GPU; standard cells only), ``"custom"`` (input projection
             for all steps in one matmul, then a hand-differentiated time loop) or
@@ -79,6 +86,9 @@ class Recurrent(nn.Module):
         batch_first: bool = True,
         dropout: float = 0.0,
         residual: bool = False,
+        variational: bool = False,
+        weight_drop: float = 0.0,
+        zoneout: float = 0.0,
         path: Path = "auto",
         **cell_options,
     ) -> None:
@@ -107,12 +117,23 @@ class Recurrent(nn.Module):
             or not 0 <= dropout < 1
         ):
             raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
+        for name, value in (("weight_drop", weight_drop), ("zoneout", zoneout)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+                raise ValueError(f"{name}: expected a probability in [0, 1), got {value!r}")
+        if (weight_drop or zoneout) and issubclass(cell, MinimalCell):
+            what = "weight_drop" if weight_drop else "zoneout"
+            raise ValueError(f"{what}: not for {cell.__name__}, whose gates read only the input "
+                             "(no recurrent weights; its state is solved as a scan)")  # fmt: skip
+        if zoneout and path == "fused":
+            raise ValueError("zoneout: runs in the time loop; path 'fused' cannot (use 'auto')")
         if path not in PATHS:
             raise ValueError(f"path: expected one of {PATHS}, got {path!r}")
         self.input_size, self.hidden_size = input_size, hidden_size
         self.num_layers, self.bidirectional = num_layers, bool(bidirectional)
         self.num_directions = 2 if bidirectional else 1
         self.batch_first, self.dropout, self.residual = batch_first, float(dropout), residual
+        self.variational, self.weight_drop = bool(variational), float(weight_drop)
+        self.zoneout = float(zoneout)
         self.path = path
         self.cells = nn.ModuleList()
         layer_input = input_size
@@ -164,7 +185,7 @@ class Recurrent(nn.Module):
             )
         if self.path != "auto":
             return self.path
-        if not can_fuse:
+        if not can_fuse or self.zoneout:  # zoneout steps the loop
             return "custom"
         if device is not None and device.type != "cpu":
             return "fused"
@@ -234,7 +255,8 @@ class Recurrent(nn.Module):
         else:
             lengths = None
 
-        out, final = self._run(x_tm, state, lengths, batch_sizes)
+        with regularize.dropped_weights(self.cells, self.weight_drop, training=self.training):
+            out, final = self._run(x_tm, state, lengths, batch_sizes)
 
         if order is not None:
             inverse = torch.empty_like(order)
@@ -272,14 +294,18 @@ class Recurrent(nn.Module):
                     if s0 is None:
                         s0 = cell.initial_state(x.shape[1], device=x.device, dtype=x.dtype)
                     xd = x if d == 0 else _reverse(x, lengths)
-                    o, s = _run_direction(cell, xd, s0, lengths, batch_sizes, path)
+                    zone = (self.zoneout, self.training)
+                    o, s = _run_direction(cell, xd, s0, lengths, batch_sizes, path, zone)
                     outs.append(o if d == 0 else _reverse(o, lengths))
                     finals.append(s)
                 out = outs[0] if dirs == 1 else torch.cat(outs, dim=-1)
             if self.residual and layer > 0:
                 out = out + x
             if self.dropout and self.training and layer < self.num_layers - 1:
-                out = F.dropout(out, self.dropout, training=True)
+                if self.variational:  # one mask per sequence (dim 1 of time-major out)
+                    out = regularize.locked_dropout(out, self.dropout, training=True, time_dim=0)
+                else:
+                    out = F.dropout(out, self.dropout, training=True)
             x = out
         return x, _stack_states(finals)
 
@@ -319,7 +345,8 @@ class Recurrent(nn.Module):
 
     def extra_repr(self) -> str:
         opts = [f"{self.cell_type.__name__}", f"{self.input_size}, {self.hidden_size}"]
-        for name in ("num_layers", "bidirectional", "dropout", "residual"):
+        for name in ("num_layers", "bidirectional", "dropout", "residual", "variational",
+                     "weight_drop", "zoneout"):  # fmt: skip
             value = getattr(self, name)
             if value and not (name == "num_layers" and value == 1):
                 opts.append(f"{name}={value}")
@@ -328,8 +355,11 @@ class Recurrent(nn.Module):
         return ", ".join(opts)
 
 
-def _run_direction(cell, x, state, lengths, batch_sizes, path):
-    """One cell over time-major sorted ``x`` (T, B, D). Returns (out (T, B, H_out), final)."""
+def _run_direction(cell, x, state, lengths, batch_sizes, path, zone=(0.0, False)):
+    """One cell over time-major sorted ``x`` (T, B, D). Returns (out (T, B, H_out), final).
+    ``zone``: (zoneout probability, training); zoneout runs the loop."""
+    if zone[0]:
+        return _loop(cell, x, state, lengths, hoist=(path == "custom"), zone=zone)
     if path == "custom" and isinstance(cell, MinimalCell):
         return _run_linear(cell, x, state, lengths)
     if path == "custom":
@@ -368,8 +398,10 @@ def _run_linear(cell: MinimalCell, x: Tensor, state: Tensor, lengths: Tensor | N
     return out * valid[..., None], final
 
 
-def _loop(cell: RecurrentCell, x: Tensor, state, lengths: Tensor | None, hoist: bool):
-    """The readable time loop. ``hoist`` computes the input projection for all steps at once."""
+def _loop(cell: RecurrentCell, x: Tensor, state, lengths: Tensor | None, hoist: bool,
+          zone: tuple[float, bool] = (0.0, False)):  # fmt: skip
+    """The readable time loop. ``hoist`` computes the input projection for all steps at once;
+    ``zone`` = (zoneout probability, training)."""
     steps = (cell.project_input(x) if hoist else x).unbind(0)  # unbind: indexing is O(T^2) in bwd
     outputs = []
     lengths = None if lengths is None else lengths.to(x.device)
@@ -377,13 +409,20 @@ def _loop(cell: RecurrentCell, x: Tensor, state, lengths: Tensor | None, hoist: 
     for t, x_t in enumerate(steps):
         xp_t = x_t if hoist else cell.project_input(x_t)
         if lengths is None:
-            h, state = cell.recur(xp_t, state)
+            h, new_state = cell.recur(xp_t, state)
+            if zone[0]:
+                new_state = regularize.zoneout(new_state, state, zone[0], training=zone[1])
+                h = new_state if isinstance(new_state, Tensor) else new_state.h
+            state = new_state
             if probe is not None:
                 probe.step(cell, state, None)
             outputs.append(h)
             continue
         valid = lengths > t  # (B,)
         h, new_state = cell.recur(xp_t, state, valid)
+        if zone[0]:
+            new_state = regularize.zoneout(new_state, state, zone[0], training=zone[1])
+            h = new_state if isinstance(new_state, Tensor) else new_state.h
         if probe is not None:
             probe.step(cell, new_state, valid)
         keep = valid[:, None]

@@ -1,5 +1,5 @@
 """The ``rnnkit`` command: ``demo``, ``train``, ``diagnose``, ``ablate``, ``report``,
-``evaluate``, ``predict``, ``translate``, ``info``, ``export``.
+``evaluate``, ``predict``, ``translate``, ``tag``, ``info``, ``export``.
 
 Every ``train`` flag is a config field (``rnnkit.training.config``); ``--config FILE`` gives a
 YAML/TOML base that flags override. Errors rnnkit can explain (a bad flag value, an unknown
@@ -26,6 +26,8 @@ from rnnkit.cli import ablate as ablate_command
 from rnnkit.cli import demo as demo_command
 from rnnkit.cli import diagnose as diagnose_command
 from rnnkit.cli import forecast as forecast_command
+from rnnkit.cli import generate as generate_command
+from rnnkit.cli import tag as tag_command
 from rnnkit.export import ExportError
 from rnnkit.text.parallel import DataError
 from rnnkit.timeseries.data import SeriesError
@@ -231,12 +233,18 @@ def predict(args: argparse.Namespace) -> int:
     _, task, model = load_run(args.run_dir, which=args.checkpoint)
     if task.output == "seq2seq":
         raise UsageError(f"{args.run_dir}: a {task.name} model reads text; use rnnkit translate")
-    if task.input_size == 0:
+    if task.name == "tag":
+        raise UsageError(f"{args.run_dir}: a tag model reads sentences; use rnnkit tag")
+    texts = task.name == "classify"  # raw text lines in; labels and class probabilities out
+    if task.input_size == 0 and not texts:
         raise UsageError(
             f"{args.run_dir}: a {task.name} model reads trees, not JSON sequences; score files "
             f"of trees with rnnkit evaluate"
         )
-    sequences = read_sequences(args.input, task.input_size)
+    if texts:
+        sequences = read_texts(args.input)
+    else:
+        sequences = read_sequences(args.input, task.input_size)
     if hasattr(task, "prepare"):  # e.g. ts-classify: normalize as the training series were
         sequences = task.prepare(sequences)
     if args.workers < 1:
@@ -247,7 +255,9 @@ def predict(args: argparse.Namespace) -> int:
         sequences[start : start + args.batch_size]
         for start in range(0, len(sequences), args.batch_size)
     ]
-    if args.workers == 1:
+    if args.workers == 1 and texts:
+        results = map(functools.partial(_predict_texts, task, model), batches)
+    elif args.workers == 1:
         results = map(functools.partial(_predict_batch, model, task.output), batches)
     else:
         # Each process loads the run once, then takes whole batches; map() keeps input order.
@@ -263,7 +273,10 @@ def predict(args: argparse.Namespace) -> int:
         )
         # As numpy arrays: pickled by value. Tensors would travel as shared-memory file
         # descriptors, one per sequence, and run out of them on large inputs.
-        results = pool.map(_predict_in_worker, ([s.numpy() for s in b] for b in batches))
+        if texts:
+            results = pool.map(_predict_texts_in_worker, batches)
+        else:
+            results = pool.map(_predict_in_worker, ([s.numpy() for s in b] for b in batches))
     out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115
     try:
         for lines in results:
@@ -287,7 +300,38 @@ def _predict_batch(model: torch.nn.Module, kind: str, chunk: list[torch.Tensor])
     return [json.dumps(_prediction(kind, y[i], n)) + "\n" for i, n in enumerate(lengths.tolist())]
 
 
-_WORKER: dict = {}  # in a predict worker process: its model and task output kind
+def read_texts(path: str) -> list[str]:
+    """One text per line of a UTF-8 file (``-``: standard input); an empty line is an error
+    (the output has one line per input line)."""
+    lines, name = read_lines(path)
+    if not lines:
+        raise UsageError(f"{name}: no texts (empty input)")
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            raise UsageError(f"{name}:{number}: empty line (expected one text per line)")
+    return lines
+
+
+def _predict_texts(task, model: torch.nn.Module, chunk: list[str]) -> list[str]:
+    """JSON lines for one batch of texts: ``{"label": NAME, "probabilities": {NAME: p}}``."""
+    labels, probs = task.predict(model, chunk, batch_size=len(chunk))
+    return [
+        json.dumps({"label": label,
+                    "probabilities": dict(zip(task.classes, map(_round6, p), strict=True))})
+        + "\n"
+        for label, p in zip(labels, probs.tolist(), strict=True)
+    ]  # fmt: skip
+
+
+def _round6(p: float) -> float:
+    return round(p, 6)
+
+
+def _predict_texts_in_worker(chunk: list[str]) -> list[str]:
+    return _predict_texts(_WORKER["task"], _WORKER["model"], chunk)
+
+
+_WORKER: dict = {}  # in a predict worker process: its model, task and task output kind
 
 
 def _predict_worker(run_dir: str, checkpoint: str, threads: int) -> None:
@@ -295,7 +339,7 @@ def _predict_worker(run_dir: str, checkpoint: str, threads: int) -> None:
 
     torch.set_num_threads(threads)
     _, task, model = load_run(run_dir, which=checkpoint)
-    _WORKER.update(model=model, kind=task.output)
+    _WORKER.update(model=model, kind=task.output, task=task)
 
 
 def _predict_in_worker(chunk: list) -> list[str]:
@@ -452,7 +496,10 @@ def export(args: argparse.Namespace) -> int:
         )
     if task.input_size == 0:
         raise UsageError(f"{args.run_dir}: export covers sequence models, not {task.name} models")
-    example = task.eval_set("valid")[0][:2]
+    example = task.eval_set("valid")[0]
+    if isinstance(example, tuple):  # series with their lengths: the exported model takes x
+        example = example[0]
+    example = example[:2]
     suffix = {"onnx": ".onnx", "torchscript": ".pt"}[args.format]
     path = Path(args.output) if args.output else Path(args.run_dir) / f"model{suffix}"
     written = export_model(model, path, format=args.format, example=example)
@@ -476,6 +523,8 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose_command.add_parser(sub, _add_config_flags)
     ablate_command.add_parser(sub, _add_config_flags)
     forecast_command.add_parser(sub)
+    generate_command.add_parser(sub)
+    tag_command.add_parser(sub)
 
     p = sub.add_parser(
         "train",
@@ -523,7 +572,9 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         metavar="FILE",
         help="JSON lines, one sequence per line: [[x1, x2, ...], ...] with one list of D "
-        "numbers per step (a bare number per step when D is 1); - for stdin",
+        "numbers per step (a bare number per step when D is 1); for a classify run, UTF-8 "
+        "text, one text per line (each output line: the label and every class's "
+        "probability); - for stdin",
     )
     p.add_argument("--output", metavar="FILE", help="write JSON lines here (default: stdout)")
     p.add_argument("--batch-size", type=int, default=256)

@@ -40,10 +40,22 @@ def build_task(config: TaskConfig, state: dict[str, Any] | None = None) -> Task:
         from rnnkit.tasks.forecast import ForecastTask
 
         return ForecastTask(config, state)
+    if config.name == "lm":
+        from rnnkit.tasks.lm import LanguageModelTask
+
+        return LanguageModelTask(config, state)
     if config.name == "ts-classify":
         from rnnkit.tasks.ts_classify import TSClassifyTask
 
         return TSClassifyTask(config, state)
+    if config.name == "classify":
+        from rnnkit.tasks.classify import ClassifyTask
+
+        return ClassifyTask(config, state)
+    if config.name == "tag":
+        from rnnkit.tasks.tag import TagTask
+
+        return TagTask(config, state)
     if config.name in ("trees", "listops"):
         from rnnkit.tasks.trees import build_tree_task
 

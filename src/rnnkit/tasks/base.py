@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 Split = Literal["valid", "test"]
-Output = Literal["regression", "classification", "tagging", "seq2seq"]
+Output = Literal["regression", "classification", "tagging", "seq2seq", "lm"]
 
 # Streams of random numbers that never overlap: training batches, validation, test.
 _STREAMS = {"train": 0, "valid": 1, "test": 2}
@@ -72,7 +72,8 @@ class Task(ABC):
         output: ``"regression"`` (one number per sequence, model output (B, 1)),
             ``"classification"`` (model output (B, C) logits) or ``"tagging"``
             (one class per step, model output (B, T, C) logits) or ``"seq2seq"`` (text to
-            text; see :class:`~rnnkit.tasks.translate.Seq2SeqTask`).
+            text; see :class:`~rnnkit.tasks.translate.Seq2SeqTask`) or ``"lm"`` (next token,
+            model output ``(logits (B, T, V), state)``, the state carried across steps).
         input_size: D, features per step. output_size: 1 or C.
         metrics: metric name -> ``"min"`` or ``"max"`` (which way is better); the first is the
             task's main metric.

@@ -4,16 +4,35 @@
 BPE is trained with the ``tokenizers`` library (Sennrich et al. 2016 merges over a Metaspace
 pre-tokenizer, so decoding restores the spaces); its special tokens take the same first ids
 as every rnnkit vocabulary: ``<pad>`` 0, ``<bos>`` 1, ``<eos>`` 2, ``<unk>`` 3.
+
+Text can be normalized before it is tokenized (:func:`normalize`: lowercase, punctuation split
+off or stripped); the options are saved with the codec, so encoding later does the same.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from typing import Any, Literal
 
 from rnnkit.text.vocab import SPECIALS, Vocabulary, detokenize, tokenize
 
 TokenizerKind = Literal["char", "word", "bpe"]
+Punctuation = Literal["keep", "split", "strip"]
+
+
+def normalize(text: str, *, lowercase: bool = False, punctuation: Punctuation = "keep") -> str:
+    """``text`` lowercased (``lowercase``) and with its punctuation (Unicode categories P*)
+    kept, ``"split"`` off as tokens of its own (spaces around each mark: ``"it's ok."`` ->
+    ``"it ' s ok ."``) or ``"strip"``-ped (each mark becomes a space)."""
+    if lowercase:
+        text = text.lower()
+    if punctuation == "keep":
+        return text
+    if punctuation not in ("split", "strip"):
+        raise ValueError(f"punctuation: expected 'keep', 'split' or 'strip', got {punctuation!r}")
+    pad = " {} " if punctuation == "split" else " "
+    return "".join(pad.format(c) if unicodedata.category(c).startswith("P") else c for c in text)
 
 
 class Codec:
@@ -31,11 +50,21 @@ class Codec:
         'a cat'
     """
 
-    def __init__(self, kind: TokenizerKind, vocab: Vocabulary, bpe: Any = None) -> None:
+    def __init__(
+        self,
+        kind: TokenizerKind,
+        vocab: Vocabulary,
+        bpe: Any = None,
+        *,
+        lowercase: bool = False,
+        punctuation: Punctuation = "keep",
+    ) -> None:
         _check_kind(kind)
         if (kind == "bpe") != (bpe is not None):
             raise ValueError("bpe: a trained tokenizers.Tokenizer goes with kind 'bpe' only")
+        normalize("", punctuation=punctuation)  # checks the option
         self.kind, self.vocab, self._bpe = kind, vocab, bpe
+        self.lowercase, self.punctuation = lowercase, punctuation
 
     @classmethod
     def build(
@@ -46,6 +75,8 @@ class Codec:
         min_freq: int = 1,
         max_size: int | None = None,
         bpe_size: int = 8000,
+        lowercase: bool = False,
+        punctuation: Punctuation = "keep",
     ) -> Codec:
         """Learn the vocabulary (and, for BPE, the merges) from ``texts``.
 
@@ -54,12 +85,15 @@ class Codec:
                 at least this often.
             max_size: char/word: keep at most this many tokens besides the specials.
             bpe_size: BPE: the vocabulary size to learn, specials included.
+            lowercase, punctuation: how to :func:`normalize` text before tokenizing it.
         """
         _check_kind(kind)
-        texts = list(texts)
+        norm = dict(lowercase=lowercase, punctuation=punctuation)
+        texts = [normalize(t, **norm) for t in texts]
         if kind != "bpe":
             corpus = (tokenize(t, kind) for t in texts)
-            return cls(kind, Vocabulary.build(corpus, min_freq=min_freq, max_size=max_size))
+            vocab = Vocabulary.build(corpus, min_freq=min_freq, max_size=max_size)
+            return cls(kind, vocab, **norm)
         from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
         bpe = Tokenizer(models.BPE(unk_token="<unk>"))
@@ -72,13 +106,16 @@ class Codec:
             show_progress=False,
         )
         bpe.train_from_iterator(texts, trainer)
-        return cls("bpe", _bpe_vocabulary(bpe), bpe)
+        return cls("bpe", _bpe_vocabulary(bpe), bpe, **norm)
 
     def __len__(self) -> int:
         return len(self.vocab)
 
     def tokens(self, text: str) -> list[str]:
-        """The tokens of ``text`` (BPE: subword pieces, ``▁`` marking a word start)."""
+        """The tokens of ``text``, normalized (BPE: subword pieces, ``▁`` marking a word
+        start)."""
+        if self.lowercase or self.punctuation != "keep":
+            text = normalize(text, lowercase=self.lowercase, punctuation=self.punctuation)
         if self._bpe is not None:
             return self._bpe.encode(text).tokens
         return tokenize(text, self.kind)
@@ -96,6 +133,8 @@ class Codec:
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind, "vocab": self.vocab.to_dict()}
+        if self.lowercase or self.punctuation != "keep":
+            data.update(lowercase=self.lowercase, punctuation=self.punctuation)
         if self._bpe is not None:
             data["bpe"] = self._bpe.to_str()
         return data
@@ -103,14 +142,16 @@ class Codec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Codec:
         vocab = Vocabulary.from_dict(data["vocab"])
+        norm = dict(lowercase=data.get("lowercase", False),
+                    punctuation=data.get("punctuation", "keep"))  # fmt: skip
         if data["kind"] != "bpe":
-            return cls(data["kind"], vocab)
+            return cls(data["kind"], vocab, **norm)
         from tokenizers import Tokenizer
 
         bpe = Tokenizer.from_str(data["bpe"])
         if _bpe_vocabulary(bpe).itos != vocab.itos:
             raise ValueError("bpe: the saved tokenizer and vocabulary disagree")
-        return cls("bpe", vocab, bpe)
+        return cls("bpe", vocab, bpe, **norm)
 
 
 def _check_kind(kind: str) -> None:

@@ -9,12 +9,14 @@ class DataError(ValueError):
     """An input file rnnkit cannot read; the message names the file and line."""
 
 
-def read_text_lines(path: str | Path) -> list[str]:
-    """The lines of a UTF-8 text file (a final newline ends the last line, ``\r`` is
-    dropped), shared by every line-based reader.
+def read_text_lines(path: str | Path, *, encoding: str = "utf-8") -> list[str]:
+    """The lines of a text file, UTF-8 unless ``encoding`` says otherwise (a final newline
+    ends the last line, ``\r`` is dropped), shared by every line-based reader. Lines end at
+    ``\n`` only, whatever other line breaks the encoding has.
 
     Raises:
-        DataError: a missing or empty file, or bytes that are not UTF-8 (with the line).
+        DataError: a missing or empty file, or bytes that are not in ``encoding`` (with the
+            line).
     """
     path = Path(path)
     if not path.is_file():
@@ -26,9 +28,10 @@ def read_text_lines(path: str | Path) -> list[str]:
     out = []
     for number, raw in enumerate(lines, 1):
         try:
-            out.append(raw.decode("utf-8").rstrip("\r"))
+            out.append(raw.decode(encoding).rstrip("\r"))
         except UnicodeDecodeError as e:
-            raise DataError(f"{path}:{number}: not UTF-8 ({e.reason} at byte {e.start})") from None
+            name = "UTF-8" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+            raise DataError(f"{path}:{number}: not {name} ({e.reason} at byte {e.start})") from None
     if not out:
         raise DataError(f"{path}: empty file")
     return out

@@ -68,11 +68,17 @@ class TaskConfig(_Section):
         "listops",
         "forecast",
         "ts-classify",
+        "classify",
+        "lm",
+        "tag",
     ] = "adding"
     """The task (see ``rnnkit.tasks``): sequence tasks adding, copy, digits, permuted_digits;
     sequence-to-sequence tasks reverse, sort, dates (generated) and translate (your files);
     tree tasks trees (sentiment treebank files) and listops (generated); forecast (a CSV or
-    Parquet file of time series); ts-classify (labelled series: --data and --test files)."""
+    Parquet file of time series); ts-classify (labelled series: --data and --test files);
+    classify (labelled texts: --data, optional --valid and --test files); lm (language
+    modelling on a plain-text --data file, optional --valid and --test); tag (a tag per
+    token, NER or POS: CoNLL column files --data, --valid, optional --test)."""
     seq_len: int = 100
     """T: adding: the sequence length; copy: the delay (the recall cue comes T steps after the
     last symbol; sequences have T + 20 steps); reverse, sort: the longest source; listops:
@@ -91,13 +97,15 @@ class TaskConfig(_Section):
     line; forecast: a CSV or Parquet file of time series (split in time: the last
     test_steps for testing, the valid_steps before them for validation; or statsmodels:co2,
     statsmodels:sunspots, statsmodels:elnino, series statsmodels bundles); ts-classify: the
-    training series, UCR wide form (label,x0,x1,... per line) or long form (a header)."""
+    training series, UCR wide form (label,x0,x1,... per line) or long form (a header);
+    classify: labelled texts, CSV, TSV, JSON lines or '<label> <text>' lines (text_format);
+    tag: a CoNLL column file (a token and its tag per line, blank lines between sentences)."""
     valid: str | None = None
-    """translate, trees: the validation data, in the same form as data; ts-classify: optional
-    (None: a stratified 10% of the training series, drawn with data_seed)."""
+    """translate, trees, tag: the validation data, in the same form as data; ts-classify,
+    classify: optional (None: a stratified 10% of the training data, drawn with data_seed)."""
     test: str | None = None
-    """translate, trees: the test data, in the same form as data; None: report the validation
-    set."""
+    """translate, trees, classify, tag: the test data, in the same form as data; None: report
+    the validation set."""
     classes: Literal["fine", "binary"] = "fine"
     """trees: five sentiment classes (--fine-grained), or two (--binary: 0-1 negative, 3-4
     positive, neutral nodes unlabelled and neutral sentences dropped)."""
@@ -107,15 +115,26 @@ class TaskConfig(_Section):
     train_size: int = 90000
     """listops: distinct training expressions generated (at most seq_len tokens each)."""
     tokenizer: Literal["char", "word", "bpe"] = "word"
-    """translate: split text into characters, whitespace words, or BPE subwords (learned on
-    the training data with the tokenizers library); generated tasks always use characters."""
+    """translate, classify: split text into characters, whitespace words, or BPE subwords
+    (learned on the training data with the tokenizers library); generated tasks always use
+    characters."""
     min_freq: int = 1
-    """translate, trees: tokens seen fewer times map to <unk>; BPE: the fewest times a pair
-    must occur to be merged."""
+    """translate, trees, classify, tag: tokens seen fewer times map to <unk>; BPE: the fewest
+    times a pair must occur to be merged."""
     max_vocab: int | None = None
-    """translate (char/word), trees: keep at most this many tokens (per side); None: all."""
+    """translate (char/word), trees, classify, tag: keep at most this many tokens (per side);
+    None: all."""
     bpe_size: int = 8000
-    """translate, BPE: the vocabulary size learned per side."""
+    """translate, classify, BPE: the vocabulary size learned (per side)."""
+    lowercase: bool = False
+    """classify: lowercase texts before tokenizing them (also when predicting); tag: lowercase
+    tokens before looking them up (also in rnnkit tag; the output keeps them as written)."""
+    punctuation: Literal["keep", "split", "strip"] = "keep"
+    """classify: punctuation marks (Unicode P*) kept as they are, split off as tokens of
+    their own ("it's ok." -> it ' s ok .), or stripped, before tokenizing."""
+    tag_col: int | None = None
+    """tag: the column of the tag in the CoNLL files, counted from 0 (the token is column 0;
+    e.g. 1 for CoNLL-2003's part-of-speech tags); None: the last column."""
     time_col: str = "date"
     """forecast: the time column (dates, or numbers); ts-classify, long form: the column
     ordering each series' steps (at the default: 'time', or 'date' if only that is there)."""
@@ -126,7 +145,22 @@ class TaskConfig(_Section):
     """forecast: long form: the column naming each row's series; ts-classify: the same (None:
     'id')."""
     label_col: str = "label"
-    """ts-classify, long form: the column holding each series' label."""
+    """ts-classify, long form: the column holding each series' label; classify: the CSV/TSV
+    column or JSON key of each text's label."""
+    text_col: str = "text"
+    """classify: the CSV/TSV column or JSON key of each text."""
+    text_format: Literal["auto", "csv", "tsv", "jsonl", "label-text"] = "auto"
+    """classify: how data, valid and test are read; auto: by extension (.csv; .tsv, .tab;
+    .jsonl, .ndjson, .json; anything else, e.g. .txt: '<label> <text>' lines). CSV and TSV
+    files have a header naming text_col and label_col."""
+    encoding: str = "utf-8"
+    """classify: the text encoding of the data files (e.g. latin-1)."""
+    bad_lines: Literal["error", "skip"] = "error"
+    """classify: a malformed line in a data file (no label, empty text, bad JSON, a missing
+    key or column) stops with its file and line, or is skipped (counted on stderr)."""
+    class_weights: Literal["none", "balanced"] = "none"
+    """classify: weight each class's cross-entropy by N / (C * N_c), inverse to its
+    frequency in the training part (balanced), or not at all."""
     normalize: Literal["series", "global", "none"] = "series"
     """ts-classify: z-normalize each series per channel on its own (the UCR convention), or
     all series by the training series' per-channel mean and std (global), or not at all."""
@@ -196,11 +230,29 @@ class TaskConfig(_Section):
             for key in ("data", "test"):
                 if files[key] is None:
                     raise ConfigError(f"task.{key}: task 'ts-classify' needs --{key} FILE ({form})")
-        elif self.name in ("translate", "trees"):
+        elif self.name == "classify":
+            if self.data is None:
+                raise ConfigError("task.data: task 'classify' needs --data FILE (labelled texts: "
+                                  "CSV, TSV, JSON lines or '<label> <text>' lines)")  # fmt: skip
+            import codecs
+
+            try:
+                codecs.lookup(self.encoding)
+            except LookupError:
+                raise ConfigError(f"task.encoding: unknown text encoding {self.encoding!r} "
+                                  "(e.g. utf-8, latin-1, cp1252)") from None  # fmt: skip
+        elif self.name == "lm":
+            if self.data is None:
+                raise ConfigError("task.data: task 'lm' needs --data FILE (plain UTF-8 text)")
+        elif self.name in ("translate", "trees", "tag"):
             form = {
                 "translate": "a TSV file of source<TAB>target lines, or SOURCE_FILE,TARGET_FILE",
                 "trees": "a file of bracketed trees, one per line",
+                "tag": "a CoNLL file: a token and its tag per line, blank lines between sentences",
             }[self.name]
+            if self.tag_col is not None and self.tag_col < 1:
+                raise ConfigError(f"task.tag_col: expected a column after the token's (>= 1; "
+                                  f"None: the last), got {self.tag_col!r}")  # fmt: skip
             for key in ("data", "valid"):
                 if files[key] is None:
                     raise ConfigError(f"task.{key}: task {self.name!r} needs --{key} FILE ({form})")
@@ -208,8 +260,9 @@ class TaskConfig(_Section):
             for key, value in files.items():
                 if value is not None:
                     raise ConfigError(
-                        f"task.{key}: only for tasks 'translate', 'trees', 'forecast' and "
-                        f"'ts-classify' (task {self.name!r} makes its own data), got {value!r}"
+                        f"task.{key}: only for tasks 'translate', 'trees', 'forecast', "
+                        f"'ts-classify', 'classify', 'lm' and 'tag' (task {self.name!r} makes its "
+                        f"own data), got {value!r}"
                     )
 
 
@@ -266,11 +319,14 @@ class ModelConfig(_Section):
     path: Literal["auto", "fused", "custom", "reference"] = "auto"
     """Execution path of the runner (see ``Recurrent``); results agree, speed differs."""
     embed: int | None = None
-    """Tasks with tokens (sequence-to-sequence, tree tasks): E, the token embedding size;
+    """Tasks with tokens (sequence-to-sequence, tree tasks, tag): E, the token embedding size;
     None: the hidden size."""
     embeddings: str | None = None
-    """Tree tasks: initialize the token embeddings from this GloVe/word2vec text file (its
+    """Tree tasks, tag: initialize the token embeddings from this GloVe/word2vec text file (its
     dimension is the embedding size; words it lacks start random)."""
+    crf: bool = False
+    """Task tag only: score whole tag sequences with a linear-chain CRF (the BiLSTM-CRF of
+    Lample et al. 2016): trained on its log-likelihood, decoded by Viterbi."""
     attention: Literal["none", "dot", "general", "additive"] = "general"
     """Sequence-to-sequence (and --model seq2seq forecasts): the decoder's attention over the
     encoder outputs (Luong dot or general, Bahdanau additive), or none (the decoder sees only
@@ -278,18 +334,41 @@ class ModelConfig(_Section):
     input_feeding: bool = True
     """Sequence-to-sequence: feed the previous attentional state with the next token (Luong)."""
     tie_embeddings: bool = False
-    """Sequence-to-sequence: the output layer shares the target embedding (needs embed ==
-    hidden)."""
+    """Sequence-to-sequence and language models: the output layer shares the (target)
+    embedding (needs embed == hidden, or for a language model an LSTM with proj_size ==
+    embed; Inan et al. 2017, Press & Wolf 2017)."""
+    variational: bool = False
+    """Dropout masks fixed across time within a sequence (Gal & Ghahramani 2016) for the
+    dropout between layers (and, in language models, on the embeddings and outputs)."""
+    weight_drop: float = 0.0
+    """DropConnect on the recurrent (hidden-to-hidden) weights, one mask per batch (Merity et
+    al. 2017); not for minGRU/minLSTM."""
+    zoneout: float = 0.0
+    """Each state unit keeps its previous value with this probability at each step (Krueger
+    et al. 2017; the expectation at evaluation); runs the time loop, not the fused kernel."""
+    embed_dropout: float = 0.0
+    """Language models: drop whole words from the embedding table (AWD-LSTM's dropoute)."""
+    input_dropout: float = 0.0
+    """Language models: dropout on the embeddings fed to the first layer (AWD's dropouti)."""
 
     def _check(self) -> None:
         self._positive("hidden", "layers", "proj_size", "embed", "chunk_size")
-        if self.tie_embeddings and self.embed not in (None, self.hidden):
+        output = self.proj_size or self.hidden  # what the last layer gives
+        if self.tie_embeddings and self.embed not in (None, output):
             raise ConfigError(
-                f"model.tie_embeddings: needs embed == hidden, got embed {self.embed} and hidden "
-                f"{self.hidden}"
+                f"model.tie_embeddings: needs embed == hidden (or an LSTM's proj_size), got "
+                f"embed {self.embed} and hidden {self.hidden}"
             )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"model.dropout: expected a number in [0, 1), got {self.dropout!r}")
+        for name in ("dropout", "weight_drop", "zoneout", "embed_dropout", "input_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"model.{name}: expected a number in [0, 1), got "
+                                  f"{getattr(self, name)!r}")  # fmt: skip
+        if (self.weight_drop or self.zoneout) and self.cell in ("mingru", "minlstm"):
+            name = "weight_drop" if self.weight_drop else "zoneout"
+            raise ConfigError(f"model.{name}: not for cell {self.cell!r} (no recurrent weights; "
+                              "its state is solved as a scan)")  # fmt: skip
+        if self.zoneout and self.path == "fused":
+            raise ConfigError("model.zoneout: runs in the time loop; not with path 'fused'")
         lstm_only = {
             "peephole": self.peephole,
             "norm": self.norm != "none",

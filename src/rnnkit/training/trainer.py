@@ -50,6 +50,9 @@ MAX_NONFINITE = 10
 
 SEQ2SEQ_TASKS = ("reverse", "sort", "dates", "translate")
 TREE_TASKS = ("trees", "listops")
+# Sequence tasks whose inputs are token ids (B, T) with lengths: the model embeds them first
+# (--embed, --embeddings).
+TOKEN_TASKS = ("classify", "tag")
 # Fields that only sequence-to-sequence tasks read: an error elsewhere unless at the default.
 SEQ2SEQ_FIELDS = {
     "model": ("attention", "input_feeding", "tie_embeddings"),
@@ -113,10 +116,17 @@ def build_model(config: RunConfig, task: Task, *, initialize: bool = True) -> nn
         path=m.path,
         **options,
     )
+    # The runner's regularizers, passed only when set (every model takes them then).
+    regularizers = dict(variational=m.variational, weight_drop=m.weight_drop, zoneout=m.zoneout)
+    runner.update({k: v for k, v in regularizers.items() if v})
+    if task.output == "lm":
+        return _language_model(config, task, runner, initialize=initialize)
     if config.task.name in TREE_TASKS:
         return _tree_model(config, task, runner, initialize=initialize)
     if config.task.name == "forecast":
         return _forecaster(config, task, runner, initialize=initialize)
+    if config.task.name == "tag":
+        return _tagger(config, task, runner, initialize=initialize)
     if task.output == "seq2seq":
         from rnnkit.seq2seq import Seq2Seq
 
@@ -132,15 +142,35 @@ def build_model(config: RunConfig, task: Task, *, initialize: bool = True) -> nn
         if initialize:
             _initialize(config, task, [model.encoder, model.decoder])
         return model
+    tokens = config.task.name in TOKEN_TASKS
     model = SequenceModel(
-        task.input_size,
+        (m.embed or m.hidden) if tokens else task.input_size,
         task.output_size,
         head="step" if task.output == "tagging" else "sequence",
         pooling=m.pooling,
+        vocab_size=len(task.vocab) if tokens else None,
         **runner,
     )
     if initialize:
         _initialize(config, task, [model.encoder])
+        if tokens:
+            _load_embeddings(config, task, model.embed)
+    return model
+
+
+def _language_model(config: RunConfig, task: Task, runner: dict, *, initialize: bool):
+    """An AWD-style language model (``rnnkit.models.language``)."""
+    from rnnkit.models.language import LanguageModel
+
+    m = config.model
+    for name in ("bidirectional", "residual"):
+        del runner[name]
+    runner["variational"] = m.variational
+    model = LanguageModel(len(task.codec), embed_size=m.embed or m.hidden,
+                          tie_embeddings=m.tie_embeddings, embed_dropout=m.embed_dropout,
+                          input_dropout=m.input_dropout, **runner)  # fmt: skip
+    if initialize:
+        _initialize(config, task, [model.rnn])
     return model
 
 
@@ -183,14 +213,35 @@ def _tree_model(config: RunConfig, task: Task, runner: dict, *, initialize: bool
         if initialize:
             _initialize(config, task, [inner.encoder])
         model, table = LeafSequenceModel(inner), inner.embed
-    if initialize and m.embeddings is not None:
-        from rnnkit.text.vectors import read_word_vectors
+    if initialize:
+        _load_embeddings(config, task, table)
+    return model
 
-        weights, found = read_word_vectors(m.embeddings, task.vocab)
-        with torch.no_grad():
-            table.weight.copy_(weights)
-        if not config.train.quiet:
-            print(f"embeddings: {found} of {len(task.vocab) - 4} words found in {m.embeddings}")
+
+def _load_embeddings(config: RunConfig, task: Task, table: nn.Embedding) -> None:
+    """Fill the token table from ``--embeddings FILE`` (if given) for ``task.vocab``."""
+    path = config.model.embeddings
+    if path is None:
+        return
+    from rnnkit.text.vectors import read_word_vectors
+
+    weights, found = read_word_vectors(path, task.vocab)
+    with torch.no_grad():
+        table.weight.copy_(weights)
+    if not config.train.quiet:
+        print(f"embeddings: {found} of {len(task.vocab) - 4} words found in {path}")
+
+
+def _tagger(config: RunConfig, task: Task, runner: dict, *, initialize: bool) -> nn.Module:
+    """A tagger over token ids (``rnnkit.models.tagger``), with a CRF under ``--crf``."""
+    from rnnkit.models.tagger import Tagger
+
+    m = config.model
+    model = Tagger(len(task.vocab), task.output_size, embed_size=m.embed or m.hidden, crf=m.crf,
+                   **runner)  # fmt: skip
+    if initialize:
+        _initialize(config, task, [model.encoder])
+        _load_embeddings(config, task, model.embed)
     return model
 
 
@@ -382,6 +433,7 @@ class Trainer:
         self.bad_evals = 0
         self.reached: dict[str, Any] | None = None
         self.nonfinite = 0
+        self.carry = None  # a language model's state, carried from batch to batch
         self._improved = False
         self.flow_history = None  # rank 0 with train.grad_flow_every: RUN_DIR/grad_flow.jsonl
         if resume:
@@ -393,12 +445,15 @@ class Trainer:
         """Fields that only some tasks use, before any data is read."""
         seq2seq = config.task.name in SEQ2SEQ_TASKS
         forecaster = config.task.name == "forecast" and config.model.name == "seq2seq"
+        lm = config.task.name == "lm"
         defaults = {"model": ModelConfig(), "train": TrainConfig()}
         for section, names in SEQ2SEQ_FIELDS.items():
             for name in names:
                 value = getattr(getattr(config, section), name)
                 if forecaster and name == "attention":
                     continue  # the forecaster's decoder attends too
+                if lm and name == "tie_embeddings":
+                    continue  # a language model ties its input and output tables
                 if not seq2seq and value != getattr(defaults[section], name):
                     raise ConfigError(
                         f"{section}.{name}: only for sequence-to-sequence tasks "
@@ -450,20 +505,42 @@ class Trainer:
         if config.task.name == "ts-classify" and config.train.tbptt:
             raise ConfigError("train.tbptt: not for task 'ts-classify' (its series have their "
                               "own lengths, which truncated chunks would ignore)")  # fmt: skip
+        if config.task.name in TOKEN_TASKS and config.train.tbptt:
+            raise ConfigError(
+                f"train.tbptt: not for task {config.task.name!r} (its texts have their own "
+                "lengths, which truncated chunks would ignore)"
+            )
+        if m.crf and config.task.name != "tag":
+            raise ConfigError(f"model.crf: only for task 'tag' (a CRF scores sequences of tags), "
+                              f"got task {config.task.name!r}")  # fmt: skip
+        if config.task.name == "tag" and m.pooling != "last":
+            raise ConfigError(f"model.pooling: not for task 'tag' (one tag per token, nothing is "
+                              f"pooled), got {m.pooling!r}; leave it at its default")  # fmt: skip
         if m.name != "tree-lstm" and m.tree_cell != "childsum":
             raise ConfigError(
                 f"model.tree_cell: only for --model tree-lstm, got {m.tree_cell!r} with --model "
                 f"{m.name}"
             )
-        if m.embeddings is not None and not trees:
+        tokens = config.task.name in TOKEN_TASKS
+        if m.embeddings is not None and not (trees or tokens):
             raise ConfigError(
-                f"model.embeddings: only for tree tasks ({', '.join(TREE_TASKS)}) so far, got "
-                f"task {config.task.name!r}"
+                f"model.embeddings: only for tree tasks ({', '.join(TREE_TASKS)}) and "
+                f"{', '.join(TOKEN_TASKS)} so far, got task {config.task.name!r}"
             )
-        if m.embed is not None and not (seq2seq or trees):
+        if lm:
+            _refuse({"model.bidirectional": m.bidirectional, "model.residual": m.residual,
+                     "model.pooling": m.pooling != "last", "train.tbptt": config.train.tbptt != 0},
+                    "not for task 'lm' (a left-to-right model of every next token; --seq-len "
+                    "sets its truncated-BPTT window)")  # fmt: skip
+        else:
+            _refuse({"model.embed_dropout": m.embed_dropout != 0,
+                     "model.input_dropout": m.input_dropout != 0},
+                    f"only for task 'lm', got it with task {config.task.name!r}")  # fmt: skip
+        if m.embed is not None and not (seq2seq or trees or tokens or lm):
             raise ConfigError(
                 f"model.embed: only for tasks that read tokens (sequence-to-sequence and tree "
-                f"tasks), got {m.embed!r} with task {config.task.name!r}"
+                f"tasks, {', '.join(TOKEN_TASKS)}), got {m.embed!r} with task "
+                f"{config.task.name!r}"
             )
         if seq2seq:
             unused = {
@@ -510,6 +587,17 @@ class Trainer:
     def _forward_backward(self, x: Any, y: Tensor) -> float:
         """Accumulate gradients of the step's loss; returns the loss."""
         t = self.config.train
+        if self.task.output == "lm":
+            # The state carries over from the previous batch (the streams continue), detached
+            # so that gradients stop at the batch border; dropped when an epoch begins.
+            if self.task.resets(self.step, t.batch_size):
+                self.carry = None
+            with self._autocast():
+                logits, carry = self.net(x, self.carry)
+                loss = self.task.loss(logits, y)
+            loss.backward()
+            self.carry = detach(carry)
+            return loss.item()
         k = t.tbptt
         T = _inputs(x).shape[1] if k else 0
         if not k or k >= T:

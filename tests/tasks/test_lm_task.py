@@ -159,3 +159,15 @@ def test_generate_continues_a_learned_pattern_through_a_saved_run(tmp_path, caps
     assert capsys.readouterr().out == "ab" + "cdabcdabcd" + "\n"
     _, task, model = load_run(tmp_path / "run")
     assert task.generate(model, "ab", length=10, temperature=0) == "cdabcdabcd"
+
+
+def test_a_resumed_language_model_run_ends_exactly_as_an_uninterrupted_one(text_file, tmp_path):
+    from rnnkit.training.trainer import train
+
+    whole = train(lm_config(text_file, steps=12, eval_every=4, out=str(tmp_path / "a")))
+    train(lm_config(text_file, steps=6, eval_every=4, out=str(tmp_path / "b")))
+    # A run stopped after step 6 (its last checkpoint, with the carried state), resumed to 12.
+    resumed = train(resume=str(tmp_path / "b"), steps=12)
+    assert resumed.summary["valid"] == whole.summary["valid"]
+    for name, value in whole.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[name], value, rtol=0, atol=0)

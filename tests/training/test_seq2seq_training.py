@@ -304,7 +304,7 @@ def test_data_files_with_a_generated_task_are_errors(tmp_path, key):
         RunConfig().replace(task="adding", **{key: "pairs.tsv"})
     message = str(info.value)
     assert message.startswith(f"task.{key}: only for tasks 'translate', 'trees', 'forecast', "
-                              "'ts-classify' and 'classify'")
+                              "'ts-classify', 'classify'")
     assert "'pairs.tsv'" in message
 
 

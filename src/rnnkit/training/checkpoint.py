@@ -214,16 +214,21 @@ def save_checkpoint(
     scheduler: Any,
     state: dict[str, Any],
     best: bool,
+    carry: dict[str, torch.Tensor] | None = None,
 ) -> Path:
     """Write the checkpoint of ``step`` and point ``last.json`` (and ``best.json`` if ``best``)
-    at it; remove directories no pointer names any more. Returns the directory."""
+    at it; remove directories no pointer names any more. Returns the directory. ``carry``:
+    tensors the training loop carries from step to step (a language model's state), saved
+    beside the optimizer's as ``carry.NAME``."""
     root = run_dir / "checkpoints"
     directory = root / f"step-{step:07d}"
     directory.mkdir(parents=True, exist_ok=True)
     atomic_save_tensors(directory / "model.safetensors", model.state_dict())
     opt_tensors, opt_plain = _split_optimizer(optimizer.state_dict())
     rng_tensors, rng_plain = rng_state()
-    atomic_save_tensors(directory / "trainer.safetensors", {**opt_tensors, **rng_tensors})
+    carried = {f"carry.{k}": v.detach().cpu().contiguous() for k, v in (carry or {}).items()}
+    atomic_save_tensors(directory / "trainer.safetensors",
+                        {**opt_tensors, **rng_tensors, **carried})  # fmt: skip
     payload = {
         **state,
         "step": step,
@@ -267,7 +272,8 @@ def checkpoint_dir(run_dir: str | Path, which: str = "best") -> Path:
 def load_training_state(
     directory: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
 ) -> dict[str, Any]:
-    """Restore model, optimizer, scheduler and RNGs from ``directory``; returns state.json."""
+    """Restore model, optimizer, scheduler and RNGs from ``directory``; returns state.json,
+    with the carried tensors (see :func:`save_checkpoint`) under ``"carry"``."""
     state = read_json(directory / "state.json")
     load_model_weights(model, directory / "model.safetensors")
     tensors = load_tensors(directory / "trainer.safetensors")
@@ -279,4 +285,5 @@ def load_training_state(
         set_rng_state(tensors, state["rng"])
     except (KeyError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{directory}: trainer state does not match this run ({e})") from None
+    state["carry"] = {k[len("carry.") :]: v for k, v in tensors.items() if k.startswith("carry.")}
     return state

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 import rnnkit
-from rnnkit.cells.base import detach
+from rnnkit.cells.base import LSTMState, detach
 from rnnkit.init import initialize
 from rnnkit.models import SequenceModel
 from rnnkit.seq2seq.schedule import teacher_forcing_ratio
@@ -578,6 +578,10 @@ class Trainer:
         self.best = state["best"]
         self.bad_evals = state["bad_evals"]
         self.reached = state["reached"]
+        carry = state["carry"]
+        if carry and not self.dist.enabled:  # see _carried
+            h = carry["h"].to(self.device)
+            self.carry = LSTMState(h, carry["c"].to(self.device)) if "c" in carry else h
 
     # -- one step -------------------------------------------------------------------------------
     def _autocast(self):
@@ -817,7 +821,18 @@ class Trainer:
             scheduler=self.scheduler,
             state=state,
             best=self._improved,
+            carry=self._carried(),
         )
+
+    def _carried(self) -> dict[str, Tensor]:
+        """The language model's carried state, for the checkpoint: ``{"c": ..., "h": ...}``
+        (LSTM) or ``{"h": ...}``. With several workers each carries its own streams' state
+        and only rank 0 saves, so none is saved: a resumed run restarts them from zeros."""
+        if self.carry is None or self.dist.enabled:
+            return {}
+        if isinstance(self.carry, Tensor):
+            return {"h": self.carry}
+        return {"c": self.carry.c, "h": self.carry.h}
 
     def _path(self) -> str:
         """The execution path the model's recurrent part takes on a training batch."""

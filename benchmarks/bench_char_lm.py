@@ -54,7 +54,8 @@ def main() -> None:
                   f"{float(row['valid_loss']):>16.4f}")  # fmt: skip
     s = run.summary
     print(f"\n{s['description']}\n{s['parameters']} parameters, {s['steps']} steps "
-          f"({s['stopped']}), training {s['wall_time_s']:.0f} s, whole run {wall:.0f} s")  # fmt: skip
+          f"({s['stopped']}), training {s['wall_time_s']:.0f} s, whole run "
+          f"{wall:.0f} s")  # fmt: skip
     print(f"best validation: {s['valid']['loss']:.4f} nats/char ({s['valid']['bpc']:.3f} bpc); "
           f"target <= 1.55: {'met' if s['valid']['loss'] <= 1.55 else 'missed'}")  # fmt: skip
     _, task, model = load_run(run.run_dir)

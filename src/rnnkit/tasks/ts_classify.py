@@ -13,9 +13,9 @@ is read in the layout its first line shows (:func:`~rnnkit.timeseries.classify.r
   tabs, no header; a shorter series leaves its last cells empty or ``NaN``.
 
 Labels become class indices in sorted order (numerically when every label is a number); a
-validation or test label the training file lacks is an error. ``--normalize``: each series
-z-normalized per channel on its own (``series``, the UCR convention), or every series with the
-training series' per-channel mean and standard deviation (``global``), or ``none``.
+validation or test label the training file lacks is an error. ``--normalize``: every series
+with the training series' per-channel mean and standard deviation (``global``, the default),
+each series z-normalized per channel on its own (``series``, the UCR convention), or ``none``.
 
 Batches are padded with zeros to their longest series and carry each series' length
 (:class:`SeriesInputs`); the model reads only the valid steps (``--pooling last`` takes each

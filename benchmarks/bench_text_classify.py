@@ -66,7 +66,9 @@ SETTINGS = {
     "MR": dict(max_time=300),
     "Subj": dict(max_time=240),
     "CR": dict(max_time=150),
-    "MPQA": dict(max_time=180),
+    # MPQA's phrases average 3 words: with min_freq 2, 19% of its validation tokens read as
+    # <unk> (test accuracy 84.5); keeping every training word gives 11% (85.3).
+    "MPQA": dict(max_time=180, min_freq=1),
 }
 
 
@@ -185,6 +187,18 @@ def main() -> None:
         )
     beaten = sum(r["accuracy"] >= r["kim"] for r in rows)
     lines += ["", f"matched or beaten: {beaten} of {len(rows)}; whole run {total / 60:.1f} min"]
+    changed = [
+        f"{r['dataset']} " + ", ".join(f"{k} {v}" for k, v in SETTINGS[r["dataset"]].items()
+                                       if k != "max_time")
+        for r in rows
+        if len(SETTINGS[r["dataset"]]) > 1
+    ]  # fmt: skip
+    if changed:
+        lines.append(f"per-dataset changes: {'; '.join(changed)}")
+    budgets = ", ".join(f"{r['dataset']} {SETTINGS[r['dataset']]['max_time'] * args.scale:.0f} s"
+                        for r in rows)  # fmt: skip
+    lines.append(f"training budgets (--max-time; early stopping after 6 evaluations without "
+                 f"a better validation accuracy): {budgets}")  # fmt: skip
     skipped = [f"{r['dataset']} {r['skipped']}" for r in rows if r["skipped"]]
     if skipped:
         lines.append(f"lines with a label and no text, skipped: {', '.join(skipped)}")

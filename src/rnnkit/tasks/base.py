@@ -44,6 +44,46 @@ def stream_generator(seed: int, stream: str, index: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(stream_seed(seed, stream, index))
 
 
+def classification_scores(predicted, y) -> dict[str, float]:
+    """Accuracy and macro-F1 (scikit-learn; a class never predicted scores 0) of predicted
+    class indices against ``y``, both (N,) arrays."""
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    predicted, y = np.asarray(predicted), np.asarray(y)
+    return {
+        "accuracy": float(np.mean(predicted == y)),
+        "macro_f1": float(f1_score(y, predicted, average="macro", zero_division=0)),
+    }
+
+
+def outputs_by_length(
+    model: nn.Module,
+    items: list,
+    collate: Callable,
+    *,
+    batch_size: int,
+    device: torch.device | str = "cpu",
+    bf16: bool = False,
+) -> Tensor:
+    """The model's (N, O) outputs for ``items`` (sequences of any length), in eval mode, in
+    batches of similar length (sorted, so little padding; a sequence's output does not depend
+    on its batch) made by ``collate(list) -> inputs``; rows in the items' order."""
+    device = torch.device(device)
+    order = sorted(range(len(items)), key=lambda i: len(items[i]))
+    was_training = model.training
+    model.eval()
+    outs = []
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        for start in range(0, len(order), batch_size):
+            inputs = collate([items[i] for i in order[start : start + batch_size]])
+            outs.append(model(*inputs.to(device)).float().cpu())
+    model.train(was_training)
+    output = torch.empty(len(order), outs[0].shape[1])
+    output[torch.tensor(order)] = torch.cat(outs)
+    return output
+
+
 class Splits:
     """Split name -> data, each read (or generated) by its own function once, when first
     asked for: a loaded model needs none of them, a trainer asks for all before step 1."""

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.tasks.base import Split, Task, rows
+from rnnkit.tasks.base import Split, Task, classification_scores, outputs_by_length, rows
 from rnnkit.text.batching import EpochBatches
 from rnnkit.text.codec import Codec
 from rnnkit.text.datasets import TextExamples, read_examples
@@ -220,7 +220,7 @@ class ClassifyTask(Task):
         y_train = self._split("train")[1]
         y_test = self._split("test")[1]
         majority = np.bincount(y_train, minlength=len(self.classes)).argmax()
-        return self._scores(np.full_like(y_test, majority), y_test)
+        return classification_scores(np.full_like(y_test, majority), y_test)
 
     # -- loss and scores -----------------------------------------------------------------------
     def loss(self, output: Tensor, y: Tensor) -> Tensor:
@@ -229,17 +229,8 @@ class ClassifyTask(Task):
         weight = None if self.weights is None else self.weights.to(output.device)
         return F.cross_entropy(output.float(), y, weight=weight)
 
-    @staticmethod
-    def _scores(predicted: np.ndarray, y: np.ndarray) -> dict[str, float]:
-        from sklearn.metrics import f1_score
-
-        return {
-            "accuracy": float(np.mean(predicted == y)),
-            "macro_f1": float(f1_score(y, predicted, average="macro", zero_division=0)),
-        }
-
     def score(self, output: Tensor, y: Tensor) -> dict[str, float]:
-        scores = self._scores(output.argmax(-1).cpu().numpy(), y.cpu().numpy())
+        scores = classification_scores(output.argmax(-1).cpu().numpy(), y.cpu().numpy())
         scores["loss"] = self.loss(output, y).item()
         return scores
 
@@ -254,22 +245,8 @@ class ClassifyTask(Task):
     ) -> Tensor:
         """The model's (N, C) logits for token-id lists, in batches of texts of similar
         length (sorted, so little padding; the order never changes a text's output)."""
-        device = torch.device(device)
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        was_training = model.training
-        model.eval()
-        outs = []
-        with (
-            torch.no_grad(),
-            torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16),
-        ):
-            for start in range(0, len(order), batch_size):
-                inputs = collate([texts[i] for i in order[start : start + batch_size]])
-                outs.append(model(*inputs.to(device)).float().cpu())
-        model.train(was_training)
-        output = torch.empty(len(order), outs[0].shape[1])
-        output[torch.from_numpy(order)] = torch.cat(outs)
-        return output
+        return outputs_by_length(model, list(texts), collate, batch_size=batch_size,
+                                 device=device, bf16=bf16)  # fmt: skip
 
     def evaluate(
         self,

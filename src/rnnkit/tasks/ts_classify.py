@@ -35,7 +35,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.tasks.base import Split, Task, stream_generator
+from rnnkit.tasks.base import (
+    Split,
+    Task,
+    classification_scores,
+    outputs_by_length,
+    stream_generator,
+)
 from rnnkit.timeseries.classify import (
     Labelled,
     channel_stats,
@@ -235,7 +241,7 @@ class TSClassifyTask(Task):
         reference = Labelled(self._normalize(train_all), train_all.labels)
         predicted = nearest_neighbour(reference, Labelled(self.data["test"][0], test.labels))
         guess = self._targets(Labelled(self.data["test"][0], predicted), c.data)
-        self.baseline = self._scores(guess, y_test)
+        self.baseline = classification_scores(guess, y_test)
 
     def prepare(self, series: Sequence[Tensor]) -> list[Tensor]:
         """Normalize raw series (each (T_i, C)) as the training series were, for prediction."""
@@ -258,17 +264,8 @@ class TSClassifyTask(Task):
     def loss(self, output: Tensor, y: Tensor) -> Tensor:
         return F.cross_entropy(output.float(), y)
 
-    @staticmethod
-    def _scores(predicted: np.ndarray, y: np.ndarray) -> dict[str, float]:
-        from sklearn.metrics import f1_score
-
-        return {
-            "accuracy": float(np.mean(predicted == y)),
-            "macro_f1": float(f1_score(y, predicted, average="macro", zero_division=0)),
-        }
-
     def score(self, output: Tensor, y: Tensor) -> dict[str, float]:
-        scores = self._scores(output.argmax(-1).cpu().numpy(), y.cpu().numpy())
+        scores = classification_scores(output.argmax(-1).cpu().numpy(), y.cpu().numpy())
         scores["loss"] = self.loss(output, y).item()
         return scores
 
@@ -285,22 +282,9 @@ class TSClassifyTask(Task):
         """Score ``model`` on ``split`` in batches of series of similar length (sorted, so
         little padding; the order never changes a series' output)."""
         self.load()
-        device = torch.device(device)
         series, y = self.data[split]
-        order = np.argsort([len(s) for s in series], kind="stable")
-        was_training = model.training
-        model.eval()
-        outs = []
-        with (
-            torch.no_grad(),
-            torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16),
-        ):
-            for start in range(0, len(order), batch_size):
-                inputs = collate([series[i] for i in order[start : start + batch_size]])
-                outs.append(model(*inputs.to(device)).float().cpu())
-        model.train(was_training)
-        output = torch.empty(len(order), outs[0].shape[1])
-        output[torch.from_numpy(order)] = torch.cat(outs)
+        output = outputs_by_length(model, series, collate, batch_size=batch_size, device=device,
+                                   bf16=bf16)  # fmt: skip
         return self.score(output, torch.from_numpy(y))
 
     def state_dict(self) -> dict[str, Any]:

@@ -303,8 +303,9 @@ def test_data_files_with_a_generated_task_are_errors(tmp_path, key):
     with pytest.raises(ConfigError) as info:
         RunConfig().replace(task="adding", **{key: "pairs.tsv"})
     message = str(info.value)
-    assert message.startswith(f"task.{key}: only for tasks 'translate', 'trees', 'forecast', "
-                              "'ts-classify', 'classify'")
+    assert message.startswith(
+        f"task.{key}: only for tasks 'translate', 'trees', 'forecast', 'ts-classify', 'classify'"
+    )
     assert "'pairs.tsv'" in message
 
 

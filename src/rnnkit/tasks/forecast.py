@@ -364,7 +364,7 @@ class ForecastTask(Task):
         from rnnkit.report.plots import plot_forecasts
         from rnnkit.training.checkpoint import atomic_write_text
 
-        entries = self.backtest(model, device=device, )
+        entries = self.backtest(model, device=device)
         atomic_write_text(run_dir / "backtest.csv", bt.to_csv(entries))
         atomic_write_text(run_dir / "backtest.txt", bt.to_text(entries))
         series, starts, _ = self._backtest

@@ -171,3 +171,11 @@ def test_a_resumed_language_model_run_ends_exactly_as_an_uninterrupted_one(text_
     assert resumed.summary["valid"] == whole.summary["valid"]
     for name, value in whole.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[name], value, rtol=0, atol=0)
+
+
+def test_a_state_carried_out_of_bfloat16_autocast_feeds_the_next_batch(text_file, tmp_path):
+    from rnnkit.training.trainer import train
+
+    run = train(lm_config(text_file, steps=3, eval_every=3, precision="bf16",
+                          out=str(tmp_path / "bf16")))  # fmt: skip
+    assert run.summary["steps"] == 3 and math.isfinite(run.summary["valid"]["loss"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from rnnkit.cells.base import map_state
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.layers.regularize import embedding_dropout, locked_dropout
 
@@ -90,5 +91,7 @@ class LanguageModel(nn.Module):
         """ids (B, T), state as returned (None: zeros) -> (logits (B, T, V), state)."""
         x = embedding_dropout(self.embed, ids, self.embed_dropout, training=self.training)
         x = self._drop(x, self.input_dropout)  # (B, T, E)
+        if state is not None:  # a state carried out of bfloat16 autocast comes back as bf16
+            state = map_state(lambda s: s.to(x.dtype), state)
         out, state = self.rnn(x, state)  # (B, T, H)
         return self.output(self._drop(out, self.dropout)), state

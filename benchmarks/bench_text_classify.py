@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 import rnnkit
-from rnnkit.tasks.ts_classify import stratified_holdout
+from rnnkit.tasks.base import stratified_holdout
 from rnnkit.text.datasets import read_examples
 
 HERE = Path(__file__).resolve().parent

@@ -14,7 +14,8 @@ import torch
 from rnnkit.cli.main import main
 from rnnkit.models import SequenceModel
 from rnnkit.tasks import build_task
-from rnnkit.tasks.ts_classify import TSClassifyTask, collate, stratified_holdout
+from rnnkit.tasks.base import stratified_holdout
+from rnnkit.tasks.ts_classify import TSClassifyTask, collate
 from rnnkit.timeseries import SeriesError
 from rnnkit.training.config import ConfigError, RunConfig
 

@@ -5,10 +5,11 @@ the batches an uninterrupted one would, and nothing large is ever held in memory
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -47,7 +48,6 @@ def stream_generator(seed: int, stream: str, index: int = 0) -> torch.Generator:
 def classification_scores(predicted, y) -> dict[str, float]:
     """Accuracy and macro-F1 (scikit-learn; a class never predicted scores 0) of predicted
     class indices against ``y``, both (N,) arrays."""
-    import numpy as np
     from sklearn.metrics import f1_score
 
     predicted, y = np.asarray(predicted), np.asarray(y)
@@ -82,6 +82,42 @@ def outputs_by_length(
     output = torch.empty(len(order), outs[0].shape[1])
     output[torch.tensor(order)] = torch.cat(outs)
     return output
+
+
+def stratified_holdout(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of ``round(fraction * N)`` (at least 1) of the N series, each class
+    contributing in proportion to its size (largest remainders first) and keeping at least one
+    series for training; drawn with ``seed``."""
+    classes, counts = np.unique(y, return_counts=True)
+    room = counts - 1
+    if room.sum() == 0:
+        from rnnkit.timeseries.data import SeriesError  # the error type both callers raise
+
+        raise SeriesError("task.valid: every label has a single training series, so none can be "
+                          "held out for validation; pass --valid FILE")  # fmt: skip
+    n = min(max(1, round(fraction * len(y))), int(room.sum()))
+    share = n * counts / len(y)
+    take = np.minimum(np.floor(share).astype(int), room)
+    for k in np.argsort(-(share - take), kind="stable"):  # the remainder, largest first
+        if take.sum() >= n:
+            break
+        if take[k] < room[k]:
+            take[k] += 1
+    for k in np.argsort(counts, kind="stable")[::-1]:  # any still missing, from big classes
+        while take.sum() < n and take[k] < room[k]:
+            take[k] += 1
+    rng = np.random.default_rng(seed)
+    held = [rng.permutation(np.flatnonzero(y == c))[:t] for c, t in zip(classes, take, strict=True)]
+    return np.sort(np.concatenate(held))
+
+
+def sorted_labels(labels: Sequence[str]) -> list[str]:
+    """Distinct labels, numerically sorted when all are numbers, else as strings."""
+    distinct = set(labels)
+    try:
+        return sorted(distinct, key=float)
+    except ValueError:
+        return sorted(distinct)
 
 
 class Splits:

@@ -33,7 +33,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.tasks.base import Split, Task, classification_scores, outputs_by_length, rows
+from rnnkit.tasks.base import (
+    Split,
+    Task,
+    classification_scores,
+    outputs_by_length,
+    rows,
+    sorted_labels,
+    stratified_holdout,
+)
 from rnnkit.text.batching import EpochBatches
 from rnnkit.text.codec import Codec
 from rnnkit.text.datasets import TextExamples, read_examples
@@ -63,15 +71,6 @@ def collate(texts: Sequence[list[int]]) -> TextInputs:
     for b, t in enumerate(texts):
         ids[b, : len(t)] = torch.tensor(t, dtype=torch.long)
     return TextInputs(ids, lengths)
-
-
-def sorted_labels(labels: Sequence[str]) -> list[str]:
-    """Distinct labels, numerically sorted when all are numbers, else as strings."""
-    distinct = set(labels)
-    try:
-        return sorted(distinct, key=float)
-    except ValueError:
-        return sorted(distinct)
 
 
 def balanced_weights(y: np.ndarray, num_classes: int) -> np.ndarray:
@@ -153,8 +152,6 @@ class ClassifyTask(Task):
     def load(self) -> None:
         if self.loaded:
             return
-        from rnnkit.tasks.ts_classify import stratified_holdout
-
         c = self.config
         data = self._read(c.data)
         if self.classes is None:

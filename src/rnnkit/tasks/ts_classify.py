@@ -40,6 +40,8 @@ from rnnkit.tasks.base import (
     Task,
     classification_scores,
     outputs_by_length,
+    sorted_labels,
+    stratified_holdout,
     stream_generator,
 )
 from rnnkit.timeseries.classify import (
@@ -74,40 +76,6 @@ def collate(series: Sequence[np.ndarray]) -> SeriesInputs:
     for b, s in enumerate(series):
         x[b, : len(s)] = torch.from_numpy(np.asarray(s, dtype=np.float32))
     return SeriesInputs(x, lengths)
-
-
-def stratified_holdout(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Sorted indices of ``round(fraction * N)`` (at least 1) of the N series, each class
-    contributing in proportion to its size (largest remainders first) and keeping at least one
-    series for training; drawn with ``seed``."""
-    classes, counts = np.unique(y, return_counts=True)
-    room = counts - 1
-    if room.sum() == 0:
-        raise SeriesError("task.valid: every label has a single training series, so none can be "
-                          "held out for validation; pass --valid FILE")  # fmt: skip
-    n = min(max(1, round(fraction * len(y))), int(room.sum()))
-    share = n * counts / len(y)
-    take = np.minimum(np.floor(share).astype(int), room)
-    for k in np.argsort(-(share - take), kind="stable"):  # the remainder, largest first
-        if take.sum() >= n:
-            break
-        if take[k] < room[k]:
-            take[k] += 1
-    for k in np.argsort(counts, kind="stable")[::-1]:  # any still missing, from big classes
-        while take.sum() < n and take[k] < room[k]:
-            take[k] += 1
-    rng = np.random.default_rng(seed)
-    held = [rng.permutation(np.flatnonzero(y == c))[:t] for c, t in zip(classes, take, strict=True)]
-    return np.sort(np.concatenate(held))
-
-
-def _sorted_labels(labels: Sequence[str]) -> list[str]:
-    """Distinct labels, numerically sorted when all are numbers, else as strings."""
-    distinct = set(labels)
-    try:
-        return sorted(distinct, key=float)
-    except ValueError:
-        return sorted(distinct)
 
 
 class TSClassifyTask(Task):
@@ -204,7 +172,7 @@ class TSClassifyTask(Task):
         c = self.config
         train_all = self._read(c.data)
         if self.classes is None:
-            self.classes = _sorted_labels(train_all.labels)
+            self.classes = sorted_labels(train_all.labels)
             if len(self.classes) < 2:
                 raise SeriesError(f"{c.data}: one label ({self.classes[0]!r}); classification "
                                   "needs at least two")  # fmt: skip

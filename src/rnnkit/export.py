@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.cells import GRUCell, LSTMCell, RNNCell
+from rnnkit.errors import ExportError
 from rnnkit.layers import fused
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.models.sequence import SequenceModel
@@ -43,10 +44,6 @@ FORMATS: tuple[str, ...] = get_args(Format)
 
 # ONNX's protobuf limit: one file holds at most 2 GiB (larger models need external data files).
 _ONNX_FILE_LIMIT = 2**31
-
-
-class ExportError(ValueError):
-    """The model cannot be exported as asked; the message says why in one line."""
 
 
 def export(model: SequenceModel, path: str | Path, *, format: Format, example: Tensor) -> Path:

@@ -28,15 +28,11 @@ from rnnkit.cli import diagnose as diagnose_command
 from rnnkit.cli import forecast as forecast_command
 from rnnkit.cli import generate as generate_command
 from rnnkit.cli import tag as tag_command
-from rnnkit.export import ExportError
-from rnnkit.text.parallel import DataError
-from rnnkit.timeseries.data import SeriesError
+from rnnkit.errors import CheckpointError, ConfigError, RnnkitError
 from rnnkit.training import distributed
-from rnnkit.training.checkpoint import CheckpointError
 from rnnkit.training.config import (
     FLAT,
     SECTIONS,
-    ConfigError,
     field_help,
     flat_name,
     parse_value,
@@ -44,7 +40,7 @@ from rnnkit.training.config import (
 from rnnkit.training.distributed import WorkerFailed
 
 
-class UsageError(ValueError):
+class UsageError(RnnkitError):
     """A command-line input rnnkit cannot use; printed as one line."""
 
 
@@ -635,7 +631,7 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv
     try:
         return args.func(args)
-    except (ConfigError, CheckpointError, UsageError, ExportError, DataError, SeriesError) as e:
+    except RnnkitError as e:
         print(f"rnnkit {args.command}: error: {e}", file=sys.stderr)
         return 2
     except WorkerFailed as e:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rnnkit.errors import DataError
 
-class DataError(ValueError):
-    """An input file rnnkit cannot read; the message names the file and line."""
+__all__ = ["DataError", "read_parallel", "read_text_lines"]
 
 
 def read_text_lines(path: str | Path, *, encoding: str = "utf-8") -> list[str]:

@@ -20,12 +20,10 @@ from typing import Literal
 
 import numpy as np
 
+from rnnkit.errors import SeriesError
+
 Missing = Literal["error", "ffill", "interpolate"]
 MISSING = ("error", "ffill", "interpolate")
-
-
-class SeriesError(ValueError):
-    """A time-series file rnnkit cannot use; the message names file, column and line."""
 
 
 @dataclass(frozen=True)

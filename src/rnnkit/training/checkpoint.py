@@ -30,11 +30,7 @@ from safetensors.torch import load_file, save
 from torch import nn
 
 import rnnkit
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, truncated or does not match the model."""
-
+from rnnkit.errors import CheckpointError
 
 # -- atomic files ----------------------------------------------------------------------------
 

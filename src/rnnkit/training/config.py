@@ -19,9 +19,7 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A config value, key or file that rnnkit cannot use; the message says which and why."""
+from rnnkit.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,8 @@ def read_text(path: str | Path) -> str:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     data = path.read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]  # a byte-order mark is not text: it would become a token of its own
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:

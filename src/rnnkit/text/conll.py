@@ -12,8 +12,9 @@ sentences:
 The token is the first column and the tag the last (``tag_col`` picks another, e.g. 1 for the
 part-of-speech tags of CoNLL-2003). Details:
 
-- a line of only spaces, tabs or byte-order marks separates sentences (WNUT17's training file
-  uses a lone tab); ``-DOCSTART-`` lines (CoNLL-2003) are skipped and end a sentence;
+- a line of only spaces, tabs, other whitespace or byte-order marks separates sentences
+  (WNUT17's training file uses a lone tab); ``-DOCSTART-`` lines (CoNLL-2003) are skipped and
+  end a sentence;
 - every token line of a file has the same number of columns (at least two when tags are
   read); an empty token or tag, a line with a different number of columns, bytes that are not
   UTF-8 or a file without sentences are :class:`~rnnkit.text.DataError` naming the file and
@@ -118,7 +119,7 @@ def parse_conll(
             token_lines.clear()
 
     for number, line in enumerate(lines, 1):
-        if not line.strip(_BLANK):
+        if not line.strip(_BLANK).strip():  # other whitespace (\xa0, \x0b) has no columns
             close()
             continue
         cols = columns_of(line)

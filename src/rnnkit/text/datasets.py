@@ -21,7 +21,6 @@ and listed in :attr:`TextExamples.skipped` (a broken header or encoding is alway
 
 from __future__ import annotations
 
-import codecs
 import csv
 import json
 from collections.abc import Sequence
@@ -117,7 +116,7 @@ def read_examples(
     if bad_lines not in ("error", "skip"):
         raise ValueError(f"bad_lines: expected 'error' or 'skip', got {bad_lines!r}")
     try:
-        codecs.lookup(encoding)
+        "".encode(encoding)  # unlike codecs.lookup, refuses codecs that are not text (rot13)
     except LookupError:
         raise ValueError(f"encoding: unknown text encoding {encoding!r}") from None
     out = _Collector(str(path), bad_lines)
@@ -183,6 +182,12 @@ def _read_jsonl(lines: list[str], out: _Collector, text_col: str, label_col: str
         except json.JSONDecodeError as e:
             out.bad(number, f"malformed JSON ({e.msg} at column {e.colno})")
             continue
+        except ValueError:  # an integer of more than Python's 4300 digits
+            out.bad(number, "malformed JSON (a number too long to read)")
+            continue
+        except RecursionError:  # json's C parser recurses once per bracket
+            out.bad(number, "malformed JSON (nested too deeply)")
+            continue
         if not isinstance(row, dict):
             out.bad(number, f"expected a JSON object, got {type(row).__name__}")
             continue
@@ -205,6 +210,9 @@ def _read_table(
     lines: list[str], out: _Collector, delimiter: str, text_col: str, label_col: str
 ) -> None:
     quoting = csv.QUOTE_MINIMAL if delimiter == "," else csv.QUOTE_NONE
+    # csv refuses a field over 131072 characters by default, a limit of the module, not of the
+    # data: a long document is a valid text. No field can be longer than the file.
+    csv.field_size_limit(max(csv.field_size_limit(), sum(len(line) + 1 for line in lines)))
     # Each line keeps its newline, so a quoted field spanning lines keeps its line breaks.
     reader = csv.reader((line + "\n" for line in lines), delimiter=delimiter, quoting=quoting,
                         strict=True)  # fmt: skip

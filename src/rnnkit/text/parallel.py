@@ -11,8 +11,9 @@ __all__ = ["DataError", "read_parallel", "read_text_lines"]
 
 def read_text_lines(path: str | Path, *, encoding: str = "utf-8") -> list[str]:
     """The lines of a text file, UTF-8 unless ``encoding`` says otherwise (a final newline
-    ends the last line, ``\r`` is dropped), shared by every line-based reader. Lines end at
-    ``\n`` only, whatever other line breaks the encoding has.
+    ends the last line, ``\r`` is dropped, and so is a UTF-8 file's byte-order mark), shared
+    by every line-based reader. Lines end at ``\n`` only, whatever other line breaks the
+    encoding has.
 
     Raises:
         DataError: a missing or empty file, or bytes that are not in ``encoding`` (with the
@@ -22,6 +23,11 @@ def read_text_lines(path: str | Path, *, encoding: str = "utf-8") -> list[str]:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     data = path.read_bytes()
+    utf8 = encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+    if utf8 and data.startswith(b"\xef\xbb\xbf"):
+        # A byte-order mark (Excel's and Notepad's UTF-8) is not part of the first line: kept,
+        # it would hide a CSV header's first column or start the first text with U+FEFF.
+        data = data[3:]
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
@@ -30,7 +36,7 @@ def read_text_lines(path: str | Path, *, encoding: str = "utf-8") -> list[str]:
         try:
             out.append(raw.decode(encoding).rstrip("\r"))
         except UnicodeDecodeError as e:
-            name = "UTF-8" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+            name = "UTF-8" if utf8 else encoding
             raise DataError(f"{path}:{number}: not {name} ({e.reason} at byte {e.start})") from None
     if not out:
         raise DataError(f"{path}: empty file")

@@ -12,6 +12,8 @@ from torch import Tensor
 from rnnkit.text.parallel import DataError
 from rnnkit.text.vocab import SPECIALS, Vocabulary
 
+_FLOAT32_MAX = torch.finfo(torch.float32).max
+
 
 def vector_size(path: str | Path) -> int:
     """The dimension of the vectors in ``path`` (from its first vector line)."""
@@ -21,8 +23,10 @@ def vector_size(path: str | Path) -> int:
     with open(path, "rb") as f:
         for number, raw in enumerate(f, 1):
             parts = raw.decode("utf-8", errors="replace").split()
-            if number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
-                return int(parts[1])  # word2vec header: count and dimension
+            # word2vec header: count and dimension (ASCII digits: isdigit() alone takes '²',
+            # which int() refuses)
+            if number == 1 and len(parts) == 2 and all(p.isascii() and p.isdigit() for p in parts):
+                return int(parts[1])
             if len(parts) < 2:
                 raise DataError(f"{path}:{number}: expected a word and its values")
             return len(parts) - 1
@@ -55,8 +59,8 @@ def read_word_vectors(path: str | Path, vocab: Vocabulary) -> tuple[Tensor, int]
             except UnicodeDecodeError as e:
                 raise DataError(f"{path}:{number}: not UTF-8 ({e.reason})") from None
             parts = line.rstrip().split(" ")
-            if number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
-                continue  # word2vec header: count and dimension
+            if number == 1 and len(parts) == 2 and all(p.isascii() and p.isdigit() for p in parts):
+                continue  # word2vec header: count and dimension, as in vector_size
             if len(parts) < 2:
                 raise DataError(f"{path}:{number}: expected a word and its values")
             if dim is None:
@@ -74,6 +78,9 @@ def read_word_vectors(path: str | Path, vocab: Vocabulary) -> tuple[Tensor, int]
                 raise DataError(f"{path}:{number}: a value is not a number") from None
             if not all(math.isfinite(v) for v in values):
                 raise DataError(f"{path}:{number}: NaN or infinite value")
+            if not all(abs(v) <= _FLOAT32_MAX for v in values):
+                # finite for Python, but the float32 weights would hold an infinity
+                raise DataError(f"{path}:{number}: a value beyond float32's range (±3.4e38)")
             rows[index] = values
     if dim is None:
         raise DataError(f"{path}: no vectors (empty file)")

@@ -14,8 +14,11 @@ from rnnkit.cells.base import detach
 from rnnkit.tasks.adding import BASELINE_MSE
 from rnnkit.training import ConfigError, RunConfig, Trainer, evaluate, train
 from rnnkit.training.checkpoint import read_json
+from rnnkit.training.config import TrainConfig
 from rnnkit.training.log import read_metrics
-from rnnkit.training.trainer import MAX_NONFINITE, load_run
+from rnnkit.training.trainer import load_run
+
+MAX_NONFINITE = TrainConfig().max_nonfinite
 
 
 def tiny(tmp_path, name="run", **overrides) -> RunConfig:

@@ -5,16 +5,23 @@ A checkpoint is a directory ``RUN_DIR/checkpoints/step-NNNNNNN/`` holding
 - ``model.safetensors``: the model's state dict (parameters and buffers);
 - ``trainer.safetensors``: optimizer tensors and the torch RNG states;
 - ``state.json``: step, metrics, the resolved config, versions, the optimizer's and the
-  scheduler's non-tensor state, the Python and NumPy RNG states.
+  scheduler's non-tensor state, the Python and NumPy RNG states, and the size and SHA-256 of
+  both tensor files.
 
 Each file is written to a temporary name, flushed, fsynced and renamed, so no file is ever
-half-written. Small pointer files ``last.json`` and ``best.json`` name the current directories
-and are replaced atomically after the directory is complete; older directories are removed
-only then. A crash at any moment leaves the previous checkpoint intact.
+half-written; ``state.json`` comes last, so a directory holding it is complete. Small pointer
+files ``last.json`` and ``best.json`` name the current directories and are replaced
+atomically after the directory is complete; directories beyond the ``keep`` newest and the
+best are removed only then. A crash at any moment leaves the previous checkpoint intact.
+
+Loading never unpickles. It checks each tensor file against the size and digest state.json
+recorded (a truncated or edited file is refused), names every missing, unexpected or
+misshapen tensor, and refuses a ``torch.save`` (pickle) file put in a safetensors file's place.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -93,15 +100,57 @@ def atomic_save_tensors(path: str | Path, tensors: dict[str, torch.Tensor]) -> N
     _atomic(path, lambda f, _: f.write(data))
 
 
+# How files that are not safetensors begin: torch.save's zip archive, or a bare pickle stream.
+# (Checked only after safetensors refused the file: its header length may begin with 0x80.)
+_PICKLE_MAGIC = (b"PK\x03\x04", b"\x80")
+
+
 def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
-    """Load a safetensors file; a missing or corrupt file raises :class:`CheckpointError`."""
+    """Load a safetensors file; a missing or corrupt file raises :class:`CheckpointError`.
+    Nothing is unpickled: a ``torch.save`` or pickle file is refused as such."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        return load_file(path)
+        return load_file(path)  # safetensors parses a JSON header and raw bytes, never pickle
     except (SafetensorError, OSError, ValueError) as e:
+        with path.open("rb") as f:
+            head = f.read(4)
+        if head.startswith(_PICKLE_MAGIC):
+            raise CheckpointError(
+                f"{path}: a pickle (torch.save) file, refused: rnnkit loads weights only from "
+                "safetensors, since unpickling can run arbitrary code"
+            ) from None
         raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+
+
+def file_digest(path: Path) -> dict[str, Any]:
+    """``{"bytes": size, "sha256": hex digest}`` of a file, as state.json records it."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def verify(directory: Path, state: dict[str, Any]) -> None:
+    """Check the tensor files of ``directory`` against the sizes and digests its state.json
+    recorded (checkpoints written before rnnkit recorded them are taken as they are)."""
+    for name, want in (state.get("files") or {}).items():
+        path = directory / name
+        if not path.is_file():
+            raise CheckpointError(f"{path}: missing from the checkpoint")
+        size = path.stat().st_size
+        if size != want["bytes"]:
+            raise CheckpointError(
+                f"{path}: {size} bytes, the checkpoint recorded {want['bytes']} (truncated or "
+                "replaced)"
+            )
+        if file_digest(path)["sha256"] != want["sha256"]:
+            raise CheckpointError(
+                f"{path}: contents differ from the SHA-256 the checkpoint recorded (the file "
+                "was changed after it was written)"
+            )
 
 
 def read_json(path: str | Path) -> Any:
@@ -211,14 +260,18 @@ def save_checkpoint(
     state: dict[str, Any],
     best: bool,
     carry: dict[str, torch.Tensor] | None = None,
+    keep: int = 1,
 ) -> Path:
     """Write the checkpoint of ``step`` and point ``last.json`` (and ``best.json`` if ``best``)
-    at it; remove directories no pointer names any more. Returns the directory. ``carry``:
-    tensors the training loop carries from step to step (a language model's state), saved
-    beside the optimizer's as ``carry.NAME``."""
+    at it; keep the ``keep`` newest directories and the best, remove the others. Returns the
+    directory. ``carry``: tensors the training loop carries from step to step (a language
+    model's state), saved beside the optimizer's as ``carry.NAME``."""
     root = run_dir / "checkpoints"
     directory = root / f"step-{step:07d}"
     directory.mkdir(parents=True, exist_ok=True)
+    # Temporary files of a process killed in the middle of a write (one writer per run).
+    for stale in [*root.glob(".*.tmp"), *directory.glob(".*.tmp")]:
+        stale.unlink(missing_ok=True)
     atomic_save_tensors(directory / "model.safetensors", model.state_dict())
     opt_tensors, opt_plain = _split_optimizer(optimizer.state_dict())
     rng_tensors, rng_plain = rng_state()
@@ -228,6 +281,9 @@ def save_checkpoint(
     payload = {
         **state,
         "step": step,
+        "files": {
+            n: file_digest(directory / n) for n in ("model.safetensors", "trainer.safetensors")
+        },
         "versions": {"rnnkit": rnnkit.__version__, "torch": torch.__version__},
         "optimizer": opt_plain,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
@@ -238,9 +294,12 @@ def save_checkpoint(
     atomic_write_text(root / "last.json", pointer)
     if best:
         atomic_write_text(root / "best.json", pointer)
-    keep = {_pointed(root, "last.json"), _pointed(root, "best.json")}
+    # Directories after this step are left by a run killed after writing them but before
+    # pointing last.json at them; resumed from an earlier one, this run has superseded them.
+    steps = sorted((p for p in root.glob("step-*") if p.name <= directory.name), reverse=True)
+    kept = {p.name for p in steps[: max(keep, 1)]} | {_pointed(root, "best.json")}
     for old in root.glob("step-*"):
-        if old.name not in keep:
+        if old.name not in kept:
             shutil.rmtree(old, ignore_errors=True)
     return directory
 
@@ -254,15 +313,44 @@ def _pointed(root: Path, name: str) -> str | None:
 
 def checkpoint_dir(run_dir: str | Path, which: str = "best") -> Path:
     """The directory ``which`` (``"best"`` or ``"last"``) points to; ``best`` falls back to
-    ``last`` when no validation has chosen one yet."""
+    ``last`` when no validation has chosen one yet, and ``last`` to the newest complete
+    directory when its pointer file is lost."""
     root = Path(run_dir) / "checkpoints"
     if not root.is_dir():
         raise CheckpointError(f"{run_dir}: no checkpoints directory (not a rnnkit run?)")
     for name in [which, "last"] if which == "best" else [which]:
         pointed = _pointed(root, f"{name}.json")
-        if pointed is not None and (root / pointed).is_dir():
+        if pointed is not None and (root / pointed / "state.json").is_file():
             return root / pointed
+    complete = complete_dirs(run_dir)
+    if complete:
+        return complete[0]
     raise CheckpointError(f"{root}: no complete {which} checkpoint")
+
+
+def complete_dirs(run_dir: str | Path) -> list[Path]:
+    """The run's checkpoint directories holding a state.json (written last), newest first."""
+    root = Path(run_dir) / "checkpoints"
+    return sorted((p.parent for p in root.glob("step-*/state.json")), reverse=True)
+
+
+def read_state(directory: Path) -> dict[str, Any]:
+    """``directory``'s state.json, after checking its tensor files against it (see
+    :func:`verify`); a damaged directory's error names the intact checkpoints beside it."""
+    try:
+        state = read_json(directory / "state.json")
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{directory / 'state.json'}: expected a JSON object")
+        verify(directory, state)
+    except CheckpointError as e:
+        others = [p.name for p in complete_dirs(directory.parent) if p != directory]
+        if not others:
+            raise
+        raise CheckpointError(
+            f"{e}; intact checkpoints may remain in {directory.parent}: {', '.join(others)} "
+            f"(remove {directory.name} to resume from the newest)"
+        ) from None
+    return state
 
 
 def load_training_state(
@@ -270,7 +358,7 @@ def load_training_state(
 ) -> dict[str, Any]:
     """Restore model, optimizer, scheduler and RNGs from ``directory``; returns state.json,
     with the carried tensors (see :func:`save_checkpoint`) under ``"carry"``."""
-    state = read_json(directory / "state.json")
+    state = read_state(directory)
     load_model_weights(model, directory / "model.safetensors")
     tensors = load_tensors(directory / "trainer.safetensors")
     try:

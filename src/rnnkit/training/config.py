@@ -530,13 +530,22 @@ class TrainConfig(_Section):
     """No progress bar and no printed summary (for scripts)."""
     tensorboard: bool = True
     """Also write metrics as TensorBoard event files under RUN_DIR/tensorboard."""
+    keep_checkpoints: int = 2
+    """Checkpoints kept besides the best: the newest this many (each evaluation writes one);
+    more than one leaves an older checkpoint to fall back on if the newest is damaged."""
+    max_nonfinite: int = 10
+    """Steps in a row with a non-finite loss or gradient (each skipped, logged) before training
+    stops with an error; the last checkpoint stays intact."""
+    memory_check: bool = True
+    """Before training, estimate the memory the model and one training step need and stop
+    early, with the estimate, if it is more than the device has free (see ResourceError)."""
     out: str | None = None
     """Run directory; None: runs/<task>-<cell>-<date>-<time>."""
 
     def _check(self) -> None:
         self._positive(
             "steps", "batch_size", "eval_every", "eval_batch_size", "early_stopping_patience",
-            "max_time", "threads",
+            "max_time", "threads", "keep_checkpoints", "max_nonfinite",
         )  # fmt: skip
         self._positive("tbptt", "length_penalty", "workers", "grad_flow_every", allow_zero=True)
         self._positive("beam")

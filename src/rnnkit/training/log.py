@@ -4,9 +4,12 @@ evaluations) and TensorBoard event files under ``RUN_DIR/tensorboard``."""
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 from pathlib import Path
+
+from rnnkit.training.checkpoint import atomic_write_text
 
 
 class MetricsLog:
@@ -32,12 +35,15 @@ class MetricsLog:
         self.columns = columns
         kept: list[dict[str, str]] = []
         if resume_step is not None and self.path.is_file():
-            with self.path.open(newline="") as f:
-                kept = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
-        self._file = self.path.open("w", newline="")
+            kept = _rows_up_to(self.path, resume_step)
+        # The kept rows replace the file in one rename: a run killed now still has them all.
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(kept)
+        atomic_write_text(self.path, text.getvalue())
+        self._file = self.path.open("a", newline="")
         self._csv = csv.DictWriter(self._file, fieldnames=columns, extrasaction="ignore")
-        self._csv.writeheader()
-        self._csv.writerows(kept)
         self._writer = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -71,6 +77,20 @@ class MetricsLog:
         self._file.close()
         if self._writer is not None:
             self._writer.close()
+
+
+def _rows_up_to(path: Path, step: int) -> list[dict[str, str]]:
+    """The complete rows of steps 1..``step`` in order; stops at a row cut short by a crash
+    (fewer cells than the header) or out of order."""
+    kept: list[dict[str, str]] = []
+    with path.open(newline="") as f:
+        for row in csv.DictReader(f):
+            if None in row.values() or None in row or not row["step"].isdigit():
+                break
+            if int(row["step"]) > step or int(row["step"]) != len(kept) + 1:
+                break
+            kept.append(row)
+    return kept
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, float]]:

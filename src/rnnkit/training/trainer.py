@@ -33,7 +33,7 @@ from rnnkit.models import SequenceModel
 from rnnkit.seq2seq.schedule import teacher_forcing_ratio
 from rnnkit.tasks import Task, build_task
 from rnnkit.training import checkpoint as ckpt
-from rnnkit.training import distributed
+from rnnkit.training import distributed, resources
 from rnnkit.training.config import (
     ConfigError,
     ModelConfig,
@@ -44,9 +44,6 @@ from rnnkit.training.config import (
 )
 from rnnkit.training.log import MetricsLog, read_metrics
 from rnnkit.training.optim import build_optimizer, build_scheduler
-
-# Consecutive steps with a non-finite loss or gradient before training gives up.
-MAX_NONFINITE = 10
 
 SEQ2SEQ_TASKS = ("reverse", "sort", "dates", "translate")
 TREE_TASKS = ("trees", "listops")
@@ -377,9 +374,17 @@ class Trainer:
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
         saved = None
+        if (
+            resume
+            and not ckpt.complete_dirs(self.run_dir)
+            and not (self.run_dir / "checkpoints" / "last.json").is_file()
+        ):
+            # Killed before its first checkpoint: with a fixed seed, starting over is exact.
+            resume = False
         if resume:
             # The task's own state (a vocabulary) comes from the checkpoint, not the data.
-            last = ckpt.read_json(ckpt.checkpoint_dir(self.run_dir, "last") / "state.json")
+            last = ckpt.read_state(ckpt.checkpoint_dir(self.run_dir, "last"))
+            _same_model(config, last, ckpt.checkpoint_dir(self.run_dir, "last"))
             saved = last.get("task")
         self._check(config)
         if config.model.embeddings is not None and not resume:
@@ -399,6 +404,12 @@ class Trainer:
         self.task.load()
         self._check_task(config, self.task)
         seed_everything(t.seed)
+        if t.memory_check:
+            resources.check_model(
+                lambda: build_model(config, self.task, initialize=False),
+                config.optim.optimizer,
+                self.device,
+            )
         # Resuming loads every weight (and the RNG state) from the checkpoint: no initialization.
         self.model = build_model(config, self.task, initialize=not resume).to(self.device)
         # The module the training steps call: under torch.distributed, DDP around the model,
@@ -432,12 +443,15 @@ class Trainer:
         self.best: dict[str, Any] = {"step": None, "value": None, "metrics": None}
         self.bad_evals = 0
         self.reached: dict[str, Any] | None = None
-        self.nonfinite = 0
+        self.nonfinite = 0  # non-finite steps in a row
+        self.skipped = 0  # non-finite steps in all
         self.carry = None  # a language model's state, carried from batch to batch
         self._improved = False
         self.flow_history = None  # rank 0 with train.grad_flow_every: RUN_DIR/grad_flow.jsonl
         if resume:
             self._restore()
+        if t.memory_check and not t.tbptt:
+            self._check_memory()
 
     # -- set-up ---------------------------------------------------------------------------------
     @staticmethod
@@ -578,10 +592,35 @@ class Trainer:
         self.best = state["best"]
         self.bad_evals = state["bad_evals"]
         self.reached = state["reached"]
+        self.skipped = state.get("skipped", 0)
         carry = state["carry"]
         if carry and not self.dist.enabled:  # see _carried
             h = carry["h"].to(self.device)
             self.carry = LSTMState(h, carry["c"].to(self.device)) if "c" in carry else h
+
+    def _check_memory(self) -> None:
+        """Refuse a training step that would not fit: see :mod:`rnnkit.training.resources`."""
+        t = self.config.train
+        x, y = self.task.train_batch(1, 1, t.seed)
+        x, y = x.to(self.device), y.to(self.device)
+
+        def forward() -> None:
+            with self._autocast():
+                out = self.model(x, None)[0] if self.task.output == "lm" else _call(self.model, x)
+                self.task.loss(out, y)
+
+        slots = 1 + resources.optimizer_slots(self.config.optim.optimizer)
+        self.model.eval()  # no dropout masks drawn, no batch-norm statistics updated
+        try:
+            resources.check_step(
+                forward,
+                batch_size=t.batch_size,
+                state_bytes=sum(p.numel() * p.element_size() for p in self.params) * slots,
+                device=self.device,
+                sequence="x".join(str(n) for n in _inputs(x).shape[1:]),
+            )
+        finally:
+            self.model.train()
 
     # -- one step -------------------------------------------------------------------------------
     def _autocast(self):
@@ -657,12 +696,22 @@ class Trainer:
         row = {"lr": self.optimizer.param_groups[0]["lr"], "loss": loss, "grad_norm": norm}
         if not (math.isfinite(loss) and math.isfinite(norm)):
             self.nonfinite += 1
+            self.skipped += 1
             row["grad_norm_clipped"] = float("nan")
-            if self.nonfinite >= MAX_NONFINITE:
+            limit = self.config.train.max_nonfinite
+            if self.nonfinite >= limit:
                 raise FloatingPointError(
-                    f"step {self.step}: non-finite loss or gradient in {MAX_NONFINITE} steps "
+                    f"step {self.step}: non-finite loss or gradient in {limit} steps "
                     f"in a row (last loss {loss}, gradient norm {norm}); lower optim.lr or set "
                     f"optim.clip; the last checkpoint in {self.run_dir} is intact"
+                )
+            if not self.config.train.quiet and self.dist.is_main:
+                from tqdm.auto import tqdm
+
+                tqdm.write(
+                    f"step {self.step}: non-finite loss ({loss}) or gradient norm ({norm}); "
+                    f"update skipped ({self.nonfinite} in a row, training stops at {limit})",
+                    file=sys.stderr,
                 )
             return row  # skip the update; the step counter still advances
         self.nonfinite = 0
@@ -810,6 +859,7 @@ class Trainer:
             "best": self.best,
             "bad_evals": self.bad_evals,
             "reached": self.reached,
+            "skipped": self.skipped,
             "config": self.config.to_dict(),
             "task": self.task.state_dict(),
         }
@@ -822,6 +872,7 @@ class Trainer:
             state=state,
             best=self._improved,
             carry=self._carried(),
+            keep=self.config.train.keep_checkpoints,
         )
 
     def _carried(self) -> dict[str, Tensor]:
@@ -870,6 +921,7 @@ class Trainer:
             "wall_time_s": round(self.elapsed, 3),
             "parameters": sum(p.numel() for p in self.model.parameters()),
             "best_step": self.best["step"],
+            "skipped_steps": self.skipped,
             "valid": valid,
             "test": test,
             "baseline": self.task.baseline,
@@ -987,6 +1039,37 @@ def train(config: RunConfig | str | Path | None = None, *, resume=None, **overri
     return Trainer(config.replace(**overrides)).fit()
 
 
+# Model fields a resumed run may change: regularization, execution paths and initialization
+# (which a resumed run does not redo). The others shape the weights or what they mean.
+_NOT_ARCHITECTURE = {
+    "dropout", "variational", "weight_drop", "zoneout", "embed_dropout", "input_dropout",
+    "path", "scan", "chunk_size", "block", "init", "forget_bias", "embeddings",
+}  # fmt: skip
+
+
+def _same_model(config: RunConfig, state: dict[str, Any], directory: Path) -> None:
+    """Refuse a checkpoint written for another task or model than ``config`` describes (a
+    checkpoint copied between runs, or a resume with --hidden changed): the weights would
+    not fit, or fit and mean something else."""
+    saved = state.get("config")
+    if not isinstance(saved, dict):
+        return  # written before checkpoints recorded their config
+    now = config.to_dict()
+    differ = [
+        f"model.{key}: checkpoint {value!r}, this run {now['model'].get(key)!r}"
+        for key, value in (saved.get("model") or {}).items()
+        if key not in _NOT_ARCHITECTURE and now["model"].get(key) != value
+    ]
+    if saved.get("task", {}).get("name") != now["task"]["name"]:
+        differ.insert(0, f"task.name: checkpoint {saved.get('task', {}).get('name')!r}, this "
+                         f"run {now['task']['name']!r}")  # fmt: skip
+    if differ:
+        raise ckpt.CheckpointError(
+            f"{directory}: written for another model ({'; '.join(differ[:4])}"
+            f"{' ...' if len(differ) > 4 else ''}); start a new run (--out) to change the model"
+        )
+
+
 def load_run(run_dir: str | Path, *, which: str = "best", device: str = "cpu"):
     """Rebuild a finished run's task and model from ``RUN_DIR/config.yaml`` and its ``which``
     (``"best"`` or ``"last"``) checkpoint. Returns ``(config, task, model)``, model in eval
@@ -996,7 +1079,8 @@ def load_run(run_dir: str | Path, *, which: str = "best", device: str = "cpu"):
         raise ckpt.CheckpointError(f"{run_dir}: no such run directory")
     config = load_file(run_dir / "config.yaml")
     directory = ckpt.checkpoint_dir(run_dir, which)
-    state = ckpt.read_json(directory / "state.json")
+    state = ckpt.read_state(directory)
+    _same_model(config, state, directory)
     task = build_task(config.task, state.get("task"))
     model = build_model(config, task, initialize=False)
     ckpt.load_model_weights(model, directory / "model.safetensors")

@@ -343,7 +343,7 @@ def read_state(directory: Path) -> dict[str, Any]:
             raise CheckpointError(f"{directory / 'state.json'}: expected a JSON object")
         verify(directory, state)
     except CheckpointError as e:
-        others = [p.name for p in complete_dirs(directory.parent) if p != directory]
+        others = [p.name for p in complete_dirs(directory.parent.parent) if p != directory]
         if not others:
             raise
         raise CheckpointError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import tomllib
 import types
 import typing
@@ -695,6 +696,9 @@ def save(config: RunConfig, path: str | Path) -> None:
 def _check_type(name: str, value: Any, hint: Any) -> None:
     if not _matches(value, hint):
         raise ConfigError(f"{name}: expected {_describe(hint)}, got {value!r}")
+    # NaN passes every range check (each comparison is False); no field means it or infinity.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{name}: expected a finite number, got {value!r}")
 
 
 def _matches(value: Any, hint: Any) -> bool:

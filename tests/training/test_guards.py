@@ -206,3 +206,18 @@ def test_the_memory_check_does_not_change_the_run(tmp_path):
         on.model.state_dict().items(), off.model.state_dict().values(), strict=True
     ):
         assert torch.equal(a, b), name
+
+
+def test_the_step_guard_measures_the_longest_training_text(tmp_path, monkeypatch):
+    lines = [
+        f"{'pos' if i % 2 else 'neg'} {'good' if i % 2 else 'bad'} film {i % 7}" for i in range(40)
+    ]
+    data = tmp_path / "train.txt"
+    data.write_text("\n".join(lines) + "\n")
+    kwargs = dict(task="classify", data=str(data), tokenizer="word", batch_size=32, hidden=8)
+    monkeypatch.setattr(resources, "available_memory", lambda device: 256 * 2**20)
+    Trainer(tiny(tmp_path, "short", **kwargs))  # short texts fit
+    long = tmp_path / "long.txt"
+    long.write_text("\n".join([*lines, "pos " + "word " * 30_000]) + "\n")
+    with pytest.raises(ResourceError, match=r"32 sequences \(30000 each\)"):
+        Trainer(tiny(tmp_path, "long", **{**kwargs, "data": str(long)}))

@@ -171,6 +171,11 @@ class Task(ABC):
     def train_batch(self, step: int, batch_size: int, seed: int) -> tuple[Tensor, Tensor]:
         """The batch for training step ``step``: ``x`` (B, T, D) and targets, on the CPU."""
 
+    def longest_example(self, seed: int) -> tuple[Any, Any]:
+        """A training batch of one sequence, as long as any training sequence: what the memory
+        guard measures (:mod:`rnnkit.training.resources`). Tasks of one length take step 1's."""
+        return self.train_batch(1, 1, seed)
+
     def train_batch_part(
         self, step: int, batch_size: int, seed: int, rank: int, world: int
     ) -> tuple[Any, Any]:

@@ -201,6 +201,11 @@ class ClassifyTask(Task):
         index = rows(self._batches.batch(step, batch_size, seed), rank, world)
         return collate([ids[i] for i in index]), torch.from_numpy(y[index])
 
+    def longest_example(self, seed: int) -> tuple[TextInputs, Tensor]:
+        ids, y = self._split("train")
+        i = max(range(len(ids)), key=lambda k: len(ids[k]))
+        return collate([ids[i]]), torch.from_numpy(y[[i]])
+
     def _split(self, split: str) -> tuple[list[list[int]], np.ndarray]:
         self.load()
         if split not in self.data:

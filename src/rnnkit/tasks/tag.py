@@ -183,6 +183,11 @@ class TagTask(Task):
         index = self._batches.batch(step, batch_size, seed)
         return collate([data.ids[i] for i in index], [data.tags[i] for i in index])
 
+    def longest_example(self, seed: int) -> tuple[TagInputs, Tensor]:
+        data = self.encoded("train")
+        i = max(range(len(data.ids)), key=lambda k: len(data.ids[k]))
+        return collate([data.ids[i]], [data.tags[i]])
+
     def eval_set(self, split: Split) -> tuple[TagInputs, Tensor]:
         data = self.encoded(split)
         return collate(data.ids, data.tags)

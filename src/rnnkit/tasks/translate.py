@@ -140,6 +140,13 @@ class Seq2SeqTask(Task):
         batch = self._batches.batch(step, batch_size, seed)
         return collate([src[i] for i in batch], [tgt[i] for i in batch])
 
+    def longest_example(self, seed: int) -> tuple:
+        if self._generate is not None:
+            return self.train_batch(1, 1, seed)
+        src, tgt = self._train_ids
+        i = max(range(len(src)), key=lambda k: len(src[k]) + len(tgt[k]))
+        return collate([src[i]], [tgt[i]])
+
     @cached_property
     def _batches(self) -> EpochBatches:
         return EpochBatches([len(s) for s in self._train_ids[0]], pool=POOL)

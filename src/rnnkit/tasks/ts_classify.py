@@ -223,6 +223,12 @@ class TSClassifyTask(Task):
         pick = torch.randint(0, len(series), (batch_size,), generator=gen).numpy()
         return collate([series[i] for i in pick]), torch.from_numpy(y[pick])
 
+    def longest_example(self, seed: int) -> tuple[SeriesInputs, Tensor]:
+        self.load()
+        series, y = self.data["train"]
+        i = max(range(len(series)), key=lambda k: len(series[k]))
+        return collate([series[i]]), torch.from_numpy(y[[i]])
+
     def eval_set(self, split: Split) -> tuple[SeriesInputs, Tensor]:
         self.load()
         series, y = self.data[split]

@@ -601,7 +601,7 @@ class Trainer:
     def _check_memory(self) -> None:
         """Refuse a training step that would not fit: see :mod:`rnnkit.training.resources`."""
         t = self.config.train
-        x, y = self.task.train_batch(1, 1, t.seed)
+        x, y = self.task.longest_example(t.seed)
         x, y = x.to(self.device), y.to(self.device)
 
         def forward() -> None:
@@ -610,12 +610,16 @@ class Trainer:
                 self.task.loss(out, y)
 
         slots = 1 + resources.optimizer_slots(self.config.optim.optimizer)
+        state = sum(p.numel() * p.element_size() for p in self.params) * slots
+        # Each GPU holds its worker's rows; CPU workers share one machine's memory.
+        workers = self.dist.world_size
+        on_gpu = self.device.type == "cuda"
         self.model.eval()  # no dropout masks drawn, no batch-norm statistics updated
         try:
             resources.check_step(
                 forward,
-                batch_size=t.batch_size,
-                state_bytes=sum(p.numel() * p.element_size() for p in self.params) * slots,
+                batch_size=t.batch_size // workers if on_gpu else t.batch_size,
+                state_bytes=state if on_gpu else state * workers,
                 device=self.device,
                 sequence="x".join(str(n) for n in _inputs(x).shape[1:]),
             )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import tomllib
 import types
 import typing
@@ -643,25 +644,95 @@ def apply_overrides(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:
 
 def read_mapping(path: str | Path, what: str = "config") -> Any:
     """The parsed contents of a YAML (``.yaml``/``.yml``) or TOML (``.toml``) ``what`` file
-    (None if empty); errors name the file, and for YAML the line and column."""
+    (None if empty); errors name the file and, where the parser knows it, the line and
+    column."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such {what} file")
-    text = path.read_text(encoding="utf-8")
+    if path.suffix not in (".toml", ".yaml", ".yml"):
+        raise ConfigError(f"{path}: expected a .yaml, .yml or .toml file")
+    raw = path.read_bytes()
     try:
-        if path.suffix == ".toml":
-            data = tomllib.loads(text)
-        elif path.suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text)
-        else:
-            raise ConfigError(f"{path}: expected a .yaml, .yml or .toml file")
+        text = raw.decode("utf-8").removeprefix("\ufeff")  # a byte-order mark is no content
+    except UnicodeDecodeError as e:
+        line, start = raw.count(b"\n", 0, e.start) + 1, raw.rfind(b"\n", 0, e.start) + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 ({e.reason} at byte "
+                          f"{e.start - start})") from None  # fmt: skip
+
+    def at(position: int) -> str:  # ":line:column" of a character offset in text
+        start = text.rfind("\n", 0, position) + 1
+        return f":{text.count(chr(10), 0, position) + 1}:{position - start + 1}"
+
+    kind = "TOML" if path.suffix == ".toml" else "YAML"
+    try:
+        data = tomllib.loads(text) if kind == "TOML" else yaml.load(text, Loader=_YamlLoader)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: malformed TOML: {e}") from None
+        message = str(e)
+        found = re.search(r" \(at line (\d+), column (\d+)\)$", message)
+        where = f":{found[1]}:{found[2]}" if found else ""
+        if message.endswith(" (at end of document)"):
+            where = f":{text.count(chr(10)) + (not text.endswith(chr(10)))}"
+        message = (
+            message[: found.start()] if found else message.removesuffix(" (at end of document)")
+        )
+        raise ConfigError(f"{path}{where}: malformed TOML: {message}") from None
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: malformed YAML: {getattr(e, 'problem', e)}") from None
+        if isinstance(e, yaml.reader.ReaderError):  # a control character: no mark, a position
+            where = at(e.position)
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{path}{where}: malformed YAML: {' '.join(problem.split())}") from None
+    except RecursionError:  # tomllib and PyYAML recurse once per level of nesting
+        raise ConfigError(f"{path}: malformed {kind}: nested too deeply") from None
+    except ValueError as e:  # tomllib: an integer of more than 4300 digits
+        found = re.search(r"\d{4301}", text)
+        where = at(found.start()) if found else ""
+        raise ConfigError(f"{path}{where}: malformed {kind}: {e}") from None
+    if kind == "YAML":
+        _check_aliases(data, path)
     return data
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, with the line of a value it cannot build: a date such as
+    2024-13-45 or an integer of more than 4300 digits raised a bare ValueError."""
+
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as e:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {node.value!r:.40}: {e}", node.start_mark
+            ) from None
+
+
+_MAX_VALUES = 100_000
+
+
+def _check_aliases(data: Any, path: Path) -> None:
+    """Refuse YAML whose aliases expand to more than :data:`_MAX_VALUES` values (a few lines
+    can name 9**9 values, and an error message showing one would not fit in memory) or
+    contain themselves. Sizes are memoized, so this is linear in the file."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(data, False)]
+    while stack:
+        value, done = stack.pop()
+        if not isinstance(value, (list, dict)):
+            continue
+        children = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+        if done:
+            sizes[id(value)] = 1 + sum(sizes.get(id(c), 1) for c in children)
+            if sizes[id(value)] > _MAX_VALUES:
+                raise ConfigError(f"{path}: YAML aliases expand to more than {_MAX_VALUES} "
+                                  "values; a config needs far fewer")  # fmt: skip
+        elif id(value) in sizes:
+            if sizes[id(value)] < 0:
+                raise ConfigError(f"{path}: a YAML alias refers to the value that contains it")
+        else:
+            sizes[id(value)] = -1  # open
+            stack.append((value, True))
+            stack.extend((c, False) for c in children)
 
 
 def load_file(path: str | Path) -> RunConfig:
@@ -670,6 +741,13 @@ def load_file(path: str | Path) -> RunConfig:
     data = read_mapping(path)
     if data is None:
         data = {}
+    # YAML keys may be numbers, dates or null (``1: 2``); only names are sections and fields
+    for section, value in data.items() if isinstance(data, dict) else ():
+        inner = value.keys() if isinstance(value, dict) else ()
+        for key, name in [(section, section), *((k, f"{section}.{k}") for k in inner)]:
+            if not isinstance(key, str):
+                raise ConfigError(f"{path}: key {name!r} is not a name (got "
+                                  f"{type(key).__name__}); sections and fields are names")  # fmt: skip
     try:
         return RunConfig.from_dict(data, source=str(path))
     except ConfigError as e:

@@ -118,7 +118,13 @@ def saved_bytes(forward, budget: float) -> int | None:
 
 
 def check_step(
-    forward, *, batch_size: int, state_bytes: int, device: torch.device, sequence: str
+    forward,
+    *,
+    batch_size: int,
+    state_bytes: int,
+    device: torch.device,
+    sequence: str,
+    scale: float = 1.0,
 ) -> None:
     """Refuse a training step whose saved activations, with the gradients and optimizer state
     still to be allocated, exceed the free memory.
@@ -130,20 +136,23 @@ def check_step(
         state_bytes: gradients and optimizer moments, allocated at the first step.
         device: where training runs.
         sequence: the shape of one sequence, for the message (e.g. ``"100x2"``).
+        scale: how many times longer a training sequence is than the one ``forward`` runs
+            (a prefix: activations grow linearly with the length).
     """
     free = available_memory(device)
     if free is None:
         return
-    budget = (free - state_bytes) / batch_size
+    budget = (free - state_bytes) / batch_size / scale
     with _rng_kept():
         per_sequence = saved_bytes(forward, budget) if budget > 0 else None
     if per_sequence is not None:
         return
     raise ResourceError(
-        f"train.batch_size: one training step of {batch_size} sequences ({sequence} each) needs "
-        f"more than the {gib(free)} free on {device.type} (over {gib(max(budget, 0))} of "
-        f"activations per sequence, with {gib(state_bytes)} for gradients and optimizer "
-        "state); lower --batch-size or --seq-len, shorten the inputs, or set --tbptt"
+        f"train.batch_size: one training step of {batch_size} sequences ({sequence} each) "
+        f"would need more than the {gib(free)} free on {device.type} (one sequence's "
+        f"activations pass {gib(max(budget * scale, 0))}, its 1/{batch_size} share after "
+        f"{gib(state_bytes)} for gradients and optimizer state); lower --batch-size or "
+        "--seq-len, shorten the inputs, or set --tbptt"
     )
 
 

@@ -190,7 +190,9 @@ def test_a_step_too_large_is_refused_with_the_estimate(tmp_path, monkeypatch):
     with pytest.raises(ResourceError) as info:
         Trainer(tiny(tmp_path, seq_len=20_000, batch_size=256))
     message = str(info.value)
-    assert message.startswith("train.batch_size: one training step of 256 sequences (20000x2 each) would need")
+    assert message.startswith(
+        "train.batch_size: one training step of 256 sequences (20000x2 each) would need"
+    )
     assert "64.0 MiB free on cpu" in message and "--batch-size" in message
     # The same run with the guard off builds (and would be left to the allocator).
     Trainer(tiny(tmp_path, "off", seq_len=20_000, batch_size=256, memory_check=False))

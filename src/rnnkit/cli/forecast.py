@@ -33,6 +33,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rnnkit.cli.main import UsageError
+    from rnnkit.errors import SeriesError
     from rnnkit.report.plots import plot_forecasts
     from rnnkit.training.checkpoint import atomic_write_text
     from rnnkit.training.trainer import load_run
@@ -42,7 +43,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.run_dir}: a {config.task.name} run does not forecast; use "
                          "rnnkit predict")  # fmt: skip
     series = task.read_recent(args.data)
-    frame = task.forecast_frame(model, series, device=args.device)
+    try:
+        frame = task.forecast_frame(model, series, device=args.device)
+    except SeriesError as e:  # too short a history, a series the model was not trained on
+        raise SeriesError(f"{args.data}: {e}") from None
     output = Path(args.output) if args.output else Path(args.run_dir) / "forecast.csv"
     shown = frame.drop(columns="series") if len(task.names) == 1 else frame
     atomic_write_text(output, shown.to_csv(index=False, float_format="%.6g"))

@@ -181,25 +181,20 @@ def evaluate(args: argparse.Namespace) -> int:
 def read_sequences(path: str, input_size: int) -> list[torch.Tensor]:
     """Read JSON lines, one sequence per line: a list of steps, each a list of ``input_size``
     numbers (or a bare number when ``input_size`` is 1). ``-`` reads standard input."""
-    if path == "-":
-        lines, name = sys.stdin.read().splitlines(), "<stdin>"
-    else:
-        p = Path(path)
-        if not p.is_file():
-            raise UsageError(f"{path}: no such input file")
-        try:
-            lines, name = p.read_text(encoding="utf-8").splitlines(), path
-        except UnicodeDecodeError as e:
-            raise UsageError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    lines, name = read_lines(path)
     sequences = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         where = f"{name}:{number}"
         try:
-            steps = json.loads(line)
+            # Integers as floats: an integer of hundreds of digits would overflow float() and
+            # one of thousands exceed Python's int parsing limit; as a float it is infinite.
+            steps = json.loads(line, parse_int=float)
         except json.JSONDecodeError as e:
             raise UsageError(f"{where}: malformed JSON ({e.msg} at column {e.colno})") from None
+        except RecursionError:  # e.g. [[[[...: json recurses once per bracket
+            raise UsageError(f"{where}: JSON nested too deeply") from None
         if not isinstance(steps, list) or not steps:
             raise UsageError(f"{where}: expected a non-empty list of steps")
         rows = []
@@ -215,8 +210,8 @@ def read_sequences(path: str, input_size: int) -> list[torch.Tensor]:
                 )
             rows.append([float(v) for v in values])
         tensor = torch.tensor(rows, dtype=torch.float32)
-        if not torch.isfinite(tensor).all():
-            raise UsageError(f"{where}: NaN or infinite value")
+        if not torch.isfinite(tensor).all():  # 1e300 is finite but not in float32
+            raise UsageError(f"{where}: a value NaN, infinite or beyond float32's range (3.4e38)")
         sequences.append(tensor)
     if not sequences:
         raise UsageError(f"{name}: no sequences (empty input)")
@@ -356,16 +351,31 @@ def _prediction(kind: str, y: torch.Tensor, length: int) -> dict:
 
 
 def read_lines(path: str) -> tuple[list[str], str]:
-    """The lines of a UTF-8 text file (``-``: standard input) and a name for messages."""
+    """The lines of a UTF-8 text file (``-``: standard input) and a name for messages.
+
+    Lines end at ``\\n`` only, as every rnnkit reader reads them (``read_text_lines``):
+    ``splitlines()`` would also break at ``\\x85``, ``\\u2028`` or a form feed inside a text,
+    and the output would no longer have one line per input line. Bytes that are not UTF-8
+    are an error naming their line."""
+    from rnnkit.text.parallel import decode_lines, read_text_lines
+
     if path == "-":
-        return sys.stdin.read().splitlines(), "<stdin>"
+        stream = getattr(sys.stdin, "buffer", None)  # bytes: the locale may not be UTF-8
+        data = stream.read() if stream is not None else sys.stdin.read().encode()
+        return decode_lines(data, "<stdin>"), "<stdin>"
     p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{path}: a directory, not an input file")
     if not p.is_file():
         raise UsageError(f"{path}: no such input file")
     try:
-        return p.read_text(encoding="utf-8").splitlines(), path
-    except UnicodeDecodeError as e:
-        raise UsageError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        # No lines: each command says what it expected (read_text_lines would say "empty").
+        return (read_text_lines(p) if p.stat().st_size else []), path
+    except OSError as e:  # unreadable: permissions, a vanished file
+        raise UsageError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+MAX_SOURCE_TOKENS = 10_000  # the longest line translate reads: decoding time grows with it
 
 
 def translate(args: argparse.Namespace) -> int:
@@ -385,7 +395,15 @@ def translate(args: argparse.Namespace) -> int:
         raise UsageError(f"{name}: no lines to translate (empty input)")
     from rnnkit.text.vocab import UNK
 
-    unknown = sum(ids.count(UNK) for ids in map(task.encode_source, lines))
+    unknown = 0
+    for number, ids in enumerate(map(task.encode_source, lines), 1):
+        # Decoding takes time in proportion to the source (the encoder reads all of it, the
+        # default --max-len is twice it): a megabyte line would run for hours, not fail.
+        if len(ids) - 1 > MAX_SOURCE_TOKENS:
+            raise UsageError(f"{name}:{number}: a source of {len(ids) - 1:,} tokens, more "
+                             f"than translate reads in a line ({MAX_SOURCE_TOKENS:,}); "
+                             "split it")  # fmt: skip
+        unknown += ids.count(UNK)
     start = time.perf_counter()
     translations = task.translate(
         model, lines, beam=args.beam, n_best=args.n_best, length_penalty=args.alpha,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 
 def add_parser(sub) -> None:
@@ -43,16 +42,11 @@ def add_parser(sub) -> None:
 def read_input(path: str, form: str):
     """The sentences of ``path`` (``-``: stdin) as read in ``form`` ("auto", "text" or
     "conll"), tokens as written (language prefixes kept)."""
-    from rnnkit.cli.main import UsageError
+    from rnnkit.cli.main import read_lines
     from rnnkit.text.conll import parse_conll, parse_token_lines
-    from rnnkit.text.parallel import read_text_lines
 
-    if path == "-":
-        lines, name = sys.stdin.read().splitlines(), "<stdin>"
-    else:
-        if not Path(path).is_file():
-            raise UsageError(f"{path}: no such input file")
-        lines, name = read_text_lines(path), path
+    # As predict and translate read: lines end at \n only, stdin as bytes, bad UTF-8 named.
+    lines, name = read_lines(path)
     if form == "auto":
         form = "conll" if any("\t" in line for line in lines) else "text"
     if form == "conll":

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rnnkit.errors import DataError
 
-__all__ = ["DataError", "read_parallel", "read_text_lines"]
+__all__ = ["DataError", "decode_lines", "read_parallel", "read_text_lines"]
 
 
 def read_text_lines(path: str | Path, *, encoding: str = "utf-8") -> list[str]:
@@ -22,7 +22,15 @@ def read_text_lines(path: str | Path, *, encoding: str = "utf-8") -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    data = path.read_bytes()
+    out = decode_lines(path.read_bytes(), str(path), encoding=encoding)
+    if not out:
+        raise DataError(f"{path}: empty file")
+    return out
+
+
+def decode_lines(data: bytes, source: str, *, encoding: str = "utf-8") -> list[str]:
+    """``data`` split into lines and decoded as :func:`read_text_lines` does (no lines for
+    empty data); ``source`` names the input in errors (a path, ``<stdin>``)."""
     utf8 = encoding.lower().replace("_", "-") in ("utf-8", "utf8")
     if utf8 and data.startswith(b"\xef\xbb\xbf"):
         # A byte-order mark (Excel's and Notepad's UTF-8) is not part of the first line: kept,
@@ -37,9 +45,9 @@ def read_text_lines(path: str | Path, *, encoding: str = "utf-8") -> list[str]:
             out.append(raw.decode(encoding).rstrip("\r"))
         except UnicodeDecodeError as e:
             name = "UTF-8" if utf8 else encoding
-            raise DataError(f"{path}:{number}: not {name} ({e.reason} at byte {e.start})") from None
-    if not out:
-        raise DataError(f"{path}: empty file")
+            raise DataError(
+                f"{source}:{number}: not {name} ({e.reason} at byte {e.start})"
+            ) from None
     return out
 
 

@@ -15,14 +15,13 @@ first that is not a number) means long form, numbers after the first cell mean w
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from rnnkit.timeseries.data import SeriesError
+from rnnkit.timeseries.data import SeriesError, read_csv, shown
 
 
 @dataclass
@@ -45,7 +44,16 @@ def read_wide(path: str | Path) -> Labelled:
     if not path.is_file():
         raise SeriesError(f"{path}: no such file")
     x, labels = [], []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    # Lines end at "\n" only: str.splitlines() also splits at \f, \v, \x1c-\x1e, \x85 and
+    # U+2028, which shifted the line numbers of every message after such a character.
+    for number, raw in enumerate(path.read_bytes().split(b"\n"), 1):
+        try:
+            line = raw.decode("utf-8").rstrip("\r")
+        except UnicodeDecodeError as e:
+            raise SeriesError(f"{path}:{number}: not UTF-8 ({e.reason} at byte "
+                              f"{e.start})") from None  # fmt: skip
+        if number == 1:
+            line = line.removeprefix("\ufeff")  # a byte-order mark is not part of the label
         if not line.strip():
             continue
         cells = [c.strip() for c in line.replace("\t", ",").split(",")]
@@ -57,7 +65,7 @@ def read_wide(path: str | Path) -> Labelled:
             try:
                 values.append(float(cell))
             except ValueError:
-                raise SeriesError(f"{path}:{number}: column {k + 1}: {cell!r} is not a "
+                raise SeriesError(f"{path}:{number}: column {k + 1}: {shown(cell)} is not a "
                                   "number") from None  # fmt: skip
         if not cells[0]:
             raise SeriesError(f"{path}:{number}: column 1: empty label")
@@ -84,15 +92,10 @@ def read_long(path: str | Path, *, id_col: str = "id", time_col: str = "time",
     path = Path(path)
     if not path.is_file():
         raise SeriesError(f"{path}: no such file")
-    try:
-        frame = pd.read_csv(path, dtype={id_col: str, label_col: str}, skip_blank_lines=False)
-    except pd.errors.ParserError as e:  # a row with more cells than the header
-        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
-        if found is None:
-            raise SeriesError(f"{path}: malformed CSV: {e}") from None
-        header, line, cells = found.groups()
-        raise SeriesError(f"{path}:{line}: {cells} cells, but the header names {header} columns "
-                          "(a ragged row)") from None  # fmt: skip
+    # Only empty cells are missing: pandas' other NA words ("NA", "None", "null", "n/a", ...)
+    # are ids and class names like any other (a "None" class was refused as missing).
+    frame = read_csv(path, dtype={id_col: str, label_col: str}, keep_default_na=False,
+                     na_values=[""])  # fmt: skip
     for col in (id_col, time_col, label_col):
         if col not in frame.columns:
             raise SeriesError(f"{path}: no column {col!r} (columns: "
@@ -116,7 +119,7 @@ def read_long(path: str | Path, *, id_col: str = "id", time_col: str = "time",
             cell = frame[c].iloc[i]
             if pd.isna(cell):
                 _refuse_short_row(path, int(line[i]), len(frame.columns))
-            what = "missing value" if pd.isna(cell) else f"{cell!r} is not a number"
+            what = "missing value" if pd.isna(cell) else f"{shown(cell)} is not a number"
             raise SeriesError(f"{path}:{line[i]}: column {c!r}: {what}")
         frame[c] = values
     x, labels = [], []
@@ -152,7 +155,8 @@ def detect_layout(path: str | Path) -> Literal["wide", "long"]:
     path = Path(path)
     if not path.is_file():
         raise SeriesError(f"{path}: no such file")
-    with path.open(encoding="utf-8") as f:
+    # Bytes that are not UTF-8 are replaced here; the reader then names their line.
+    with path.open(encoding="utf-8", errors="replace") as f:
         first = next((line for line in f if line.strip()), None)
     if first is None:
         raise SeriesError(f"{path}: no series (empty file)")

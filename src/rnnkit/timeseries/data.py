@@ -14,6 +14,7 @@ Errors name the file, the column and the line (the header is line 1), e.g.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -123,8 +124,12 @@ def read_series(
         if reference is None:
             reference = g["_time"].to_numpy()
         elif not np.array_equal(g["_time"].to_numpy(), reference):
+            t = g["_time"].to_numpy()
+            n = min(len(t), len(reference))
+            k = int(np.argmin(t[:n] == reference[:n])) if (t[:n] != reference[:n]).any() else n
+            at = f":{g['_line'].iloc[k]}" if k < len(g) else ""  # else: the series ends early
             raise SeriesError(
-                f"{path}: series {name!r} has other times than series {series_names[0]!r}; "
+                f"{path}{at}: series {name!r} has other times than series {series_names[0]!r}; "
                 "every series of a long-form file needs the same times"
             )
         if open_end and len(g) <= open_end:
@@ -180,15 +185,85 @@ def _read_table(path: Path):
         raise SeriesError(f"{path}: expected a .csv or .parquet file")
     if path.stat().st_size == 0:
         raise SeriesError(f"{path}: empty file")
+    # Blank lines kept (then dropped) so that row i is line i + 2 in every message.
+    frame = read_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
+    return frame.dropna(how="all")
+
+
+def read_csv(path: Path, sep: str = ",", **options):
+    """``pd.read_csv`` with blank lines kept (row i is line i + 2), every failure a one-line
+    SeriesError (with the line wherever one is at fault), and numbers read exactly (pandas'
+    default converter can be one unit in the last place off: 1.9990706018527362 read as
+    1.999070601852736)."""
+    import warnings
+
+    import pandas as pd
+
     try:
-        # Blank lines kept (then dropped) so that row i is line i + 2 in every message.
-        frame = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",",
-                            skip_blank_lines=False)  # fmt: skip
-        return frame.dropna(how="all")
+        with warnings.catch_warnings():
+            # index_col=False: by default pandas reads a row with one cell more than the header
+            # as index + cells, shifting them under the wrong columns; this warning is that row.
+            warnings.filterwarnings("error", "Length of header", pd.errors.ParserWarning)
+            return pd.read_csv(path, sep=sep, skip_blank_lines=False, index_col=False,
+                               float_precision="round_trip", **options)  # fmt: skip
+    except pd.errors.ParserWarning:
+        raise ragged_row(path, sep) from None
     except pd.errors.ParserError as e:
-        raise SeriesError(f"{path}: malformed CSV: {str(e).strip()}") from None
+        raise malformed_csv(path, e) from None
     except pd.errors.EmptyDataError:
         raise SeriesError(f"{path}: no header and no rows") from None
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
+
+
+def shown(value) -> str:
+    """``repr(value)`` cut to 60 characters: a cell of megabytes stays a short message."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:56] + "...'"
+
+
+def not_utf8(path: Path) -> SeriesError:
+    """The error for a file pandas could not decode, naming its first line that is not UTF-8
+    (a UTF-8 character never holds the byte of ``\\n``, so lines decode on their own)."""
+    for number, raw in enumerate(path.read_bytes().split(b"\n"), 1):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            return SeriesError(f"{path}:{number}: not UTF-8 ({e.reason} at byte {e.start})")
+    return SeriesError(f"{path}: not UTF-8")
+
+
+def malformed_csv(path: Path, error: Exception) -> SeriesError:
+    """The error for a CSV file pandas could not split into cells, with the line pandas gives
+    (it counts rows, the header included, as lines)."""
+    message = str(error).strip()
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
+    if found:
+        header, line, cells = found.groups()
+        return SeriesError(f"{path}:{line}: {cells} cells, but the header names {header} "
+                           "columns (a ragged row)")  # fmt: skip
+    found = re.search(r"EOF inside string starting at row (\d+)", message)
+    if found:  # rows count from 0, the header's
+        return SeriesError(f"{path}:{int(found.group(1)) + 1}: a quote opens a cell that no "
+                           "quote closes before the end of the file")  # fmt: skip
+    return SeriesError(f"{path}: malformed CSV: {' '.join(message.split())}")
+
+
+def ragged_row(path: Path, sep: str) -> SeriesError:
+    """The error for the first row with more cells than the header names columns."""
+    import csv
+
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = csv.reader(f, delimiter=sep)
+        try:
+            header = len(next((cells for cells in rows if cells), []))
+            for cells in rows:
+                if len(cells) > header:
+                    return SeriesError(f"{path}:{rows.line_num}: {len(cells)} cells, but the "
+                                       f"header names {header} columns (a ragged row)")  # fmt: skip
+        except csv.Error:
+            pass
+    return SeriesError(f"{path}: rows with more cells than the header names columns (ragged)")
 
 
 def _parse_times(column, line, path: Path, name: str):
@@ -198,13 +273,43 @@ def _parse_times(column, line, path: Path, name: str):
         bad = column.isna()
         parsed = column.astype("float64")
     else:
-        parsed = pd.to_datetime(column, errors="coerce", format="mixed")
+        try:
+            parsed = pd.to_datetime(column, errors="coerce", format="mixed")
+        except ValueError as e:  # pandas refuses times in several time zones
+            raise _mixed_zones(column, line, path, name, e) from None
         bad = parsed.isna()
+        # Numbers do not parse as dates: in a column of numbers with one bad cell, every cell
+        # is NaT, so name the first cell that is neither a date nor a number (the bad one).
+        neither = bad & pd.to_numeric(column, errors="coerce").isna()
+        if neither.any():
+            bad = neither
     if bad.any():
         i = bad.idxmax()
-        raise SeriesError(f"{path}:{line[i]}: column {name!r}: cannot read {column[i]!r} as a "
+        if pd.isna(column[i]):
+            raise SeriesError(f"{path}:{line[i]}: column {name!r}: missing time")
+        raise SeriesError(f"{path}:{line[i]}: column {name!r}: cannot read {shown(column[i])} as a "
                           "time")  # fmt: skip
     return parsed
+
+
+def _mixed_zones(column, line, path: Path, name: str, error: Exception) -> SeriesError:
+    """The error for times pandas cannot put on one axis: the first line whose time zone (or
+    lack of one) differs from the first time's."""
+    import pandas as pd
+
+    first = None
+    for i, cell in column.items():
+        t = pd.to_datetime(cell, errors="coerce", format="mixed")
+        if pd.isna(t):
+            continue
+        zone = (t.tzinfo is not None, t.utcoffset())
+        if first is None:
+            first = zone
+        elif zone != first:
+            return SeriesError(f"{path}:{line[i]}: column {name!r}: {shown(cell)} is in "
+                               "another time zone than the times before it (write every time in "
+                               "one zone)")  # fmt: skip
+    return SeriesError(f"{path}: column {name!r}: cannot read the times: {error}")
 
 
 def _numbers(column, line, path: Path, name: str):
@@ -214,8 +319,22 @@ def _numbers(column, line, path: Path, name: str):
     bad = values.isna() & column.notna() & (column.astype(str).str.strip() != "")
     if bad.any():
         i = bad.idxmax()
-        raise SeriesError(f"{path}:{line[i]}: column {name!r}: {column[i]!r} is not a number")
+        raise SeriesError(f"{path}:{line[i]}: column {name!r}: {shown(column[i])} is not a number")
+    if not pd.api.types.is_numeric_dtype(column):  # cells kept as text (a column with blanks):
+        # pandas' converter can be one unit in the last place off, Python's float() is exact
+        values = values.astype("float64")
+        present = values.notna()
+        values[present] = [
+            _exact(c, v) for c, v in zip(column[present], values[present], strict=True)
+        ]
     return values.astype("float64")
+
+
+def _exact(cell, value: float) -> float:
+    try:
+        return float(cell)
+    except (TypeError, ValueError):  # a spelling pandas reads and Python does not
+        return value
 
 
 def _check_order(g, path: Path, name: str, where: str) -> None:

@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import math
 import re
+import reprlib
 import tomllib
 import types
 import typing
@@ -747,7 +748,8 @@ def load_file(path: str | Path) -> RunConfig:
         for key, name in [(section, section), *((k, f"{section}.{k}") for k in inner)]:
             if not isinstance(key, str):
                 raise ConfigError(f"{path}: key {name!r} is not a name (got "
-                                  f"{type(key).__name__}); sections and fields are names")  # fmt: skip
+                                  f"{type(key).__name__}); sections and fields are "
+                                  "names")  # fmt: skip
     try:
         return RunConfig.from_dict(data, source=str(path))
     except ConfigError as e:
@@ -773,7 +775,8 @@ def save(config: RunConfig, path: str | Path) -> None:
 
 def _check_type(name: str, value: Any, hint: Any) -> None:
     if not _matches(value, hint):
-        raise ConfigError(f"{name}: expected {_describe(hint)}, got {value!r}")
+        # reprlib keeps the message one short line for a huge string or list.
+        raise ConfigError(f"{name}: expected {_describe(hint)}, got {reprlib.repr(value)}")
     # NaN passes every range check (each comparison is False); no field means it or infinity.
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{name}: expected a finite number, got {value!r}")

@@ -147,14 +147,28 @@ def to_tokens(expr: Expr) -> list[str]:
 
 def _bracketed(expr: Expr) -> str:
     """The expression with the parentheses of its left-branching binary parse."""
+    return " ".join(_bracketed_tokens(expr))
 
-    def node(op: Op, args: list[str]) -> str:
-        acc = f"[{op.name}"
-        for item in (*args, CLOSE):
-            acc = f"( {acc} {item} )"
-        return acc
 
-    return _fold(expr, str, node)
+def _bracketed_tokens(expr: Expr) -> list[str]:
+    """The tokens of :func:`_bracketed`, in linear time: a list of n arguments is
+    ``( * (n + 1), [OP, a1, ), a2, ), ..., an, ), ], )``. (Wrapping strings bottom-up copied
+    each subtree once per enclosing list: quadratic, minutes on a deeply nested line.)"""
+    out: list[str] = []
+    stack: list[Expr | str] = [expr]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, str):
+            out.append(e)
+        elif isinstance(e, int):
+            out.append(_SYMBOL_OF_DIGIT[e])
+        else:
+            out.extend("(" * (len(e.args) + 1))
+            out.append(f"[{e.name}")
+            stack.extend((")", CLOSE))
+            for a in reversed(e.args):
+                stack.extend((")", a))
+    return out
 
 
 def format_line(label: int, expr: Op) -> str:
@@ -268,7 +282,7 @@ def parse_line(line: str, *, source: str = "<string>", line_number: int = 1) -> 
         raise fail(tab + 2, "empty expression: no operator, digit or ']'")
 
     if any(tok in ("(", ")") for tok, _ in found):
-        expected = _bracketed(expr).split(" ")
+        expected = _bracketed_tokens(expr)
         for i in range(max(len(expected), len(found))):
             want = repr(expected[i]) if i < len(expected) else "the end"
             got, col = (

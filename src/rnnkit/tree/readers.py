@@ -382,6 +382,8 @@ def read_json_trees(path: str | Path) -> list[Tree]:
             raise DataError(
                 f"{path}:{number}: the tree is nested too deeply for Python's JSON parser"
             ) from None
+        except ValueError as e:  # an integer of more than 4300 digits: Python refuses to parse it
+            raise DataError(f"{path}:{number}: invalid JSON: {e}") from None
         trees.append(tree_from_json(obj, where=f"{path}:{number}"))
     return trees
 

@@ -415,3 +415,13 @@ def test_empty_blank_missing_and_directory_explain(tmp_path, reader, content):
     elif content is not None:
         path.write_bytes(content)
     assert isinstance(loads_or_explains(HEADED[reader][0], path, error=SeriesError), SeriesError)
+
+
+def test_a_repeated_column_name_is_refused_not_renamed(tmp_path):
+    """pandas would read the second 'a' as 'a.1'; which column the user meant is unknown."""
+    path = tmp_path / "dup.csv"
+    path.write_text("t,a,b,a\n1,2,3,4\n2,3,4,5\n")
+    with pytest.raises(SeriesError, match=r"dup.csv:1: column 'a' appears twice in the header"):
+        read_series(path, time_col="t", target=["a"])
+    path.write_text("t,a,b\n1,2,3\n2,3,4\n")
+    assert read_series(path, time_col="t", target=["a"]).target.tolist() == [[2.0, 3.0]]

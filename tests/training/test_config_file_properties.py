@@ -296,3 +296,12 @@ def test_missing_directory_wrong_encoding_and_suffix_explain(tmp_path, kind):
     assert isinstance(error, ConfigError)
     if kind == "utf-16":
         assert line_of(error, path) == 1 and "not UTF-8" in str(error)
+
+
+def test_a_key_set_twice_is_refused_at_its_second_line(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text("optim:\n  lr: 0.1\n  clip: 1.0\n  lr: 0.2\n")
+    with pytest.raises(ConfigError) as info:
+        load_file(path)
+    assert line_of(info.value, path) == 4
+    assert "key 'lr' appears twice" in str(info.value)

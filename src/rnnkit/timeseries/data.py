@@ -204,8 +204,8 @@ def read_csv(path: Path, sep: str = ",", **options):
             # index_col=False: by default pandas reads a row with one cell more than the header
             # as index + cells, shifting them under the wrong columns; this warning is that row.
             warnings.filterwarnings("error", "Length of header", pd.errors.ParserWarning)
-            return pd.read_csv(path, sep=sep, skip_blank_lines=False, index_col=False,
-                               float_precision="round_trip", **options)  # fmt: skip
+            frame = pd.read_csv(path, sep=sep, skip_blank_lines=False, index_col=False,
+                                float_precision="round_trip", **options)  # fmt: skip
     except pd.errors.ParserWarning:
         raise ragged_row(path, sep) from None
     except pd.errors.ParserError as e:
@@ -214,6 +214,16 @@ def read_csv(path: Path, sep: str = ",", **options):
         raise SeriesError(f"{path}: no header and no rows") from None
     except UnicodeDecodeError:
         raise not_utf8(path) from None
+    if options.get("header", "infer") is not None:
+        # pandas renames a repeated column ("a", "a.1"); which one the user meant is unknown.
+        import csv
+
+        with path.open(encoding="utf-8", newline="") as f:
+            names = next(csv.reader(f, delimiter=sep), [])
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise SeriesError(f"{path}:1: column {shown(twice[0])} appears twice in the header")
+    return frame
 
 
 def shown(value) -> str:

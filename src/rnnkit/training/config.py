@@ -707,6 +707,19 @@ class _YamlLoader(yaml.SafeLoader):
                 None, None, f"cannot read {node.value!r:.40}: {e}", node.start_mark
             ) from None
 
+    def construct_mapping(self, node, deep=False):
+        # PyYAML keeps the last of two equal keys silently; a config that sets lr twice is
+        # more likely a mistake than an override.
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if key is not None and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r:.40} appears twice in one mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
 
 _MAX_VALUES = 100_000
 

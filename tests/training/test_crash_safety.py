@@ -186,6 +186,15 @@ def test_a_damaged_checkpoint_is_refused_with_its_reason(run_dir, how, message):
     assert "\n" not in str(info.value)
 
 
+def test_an_edited_state_json_is_refused(run_dir):
+    path = checkpoint_dir(run_dir, "best") / "state.json"
+    state = json.loads(path.read_text())
+    state["task"] = 5  # valid JSON, nonsense to the task it would rebuild
+    path.write_text(json.dumps(state))
+    with pytest.raises(CheckpointError, match="state.json: contents differ from the digest"):
+        load_run(run_dir)
+
+
 def test_a_pickle_file_is_refused_without_being_unpickled(tmp_path, monkeypatch):
     import pickle
 

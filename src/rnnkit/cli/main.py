@@ -472,7 +472,7 @@ def _run_info(run_dir: Path) -> int:
     for which in ("last", "best"):
         try:
             directory = ckpt.checkpoint_dir(run_dir, which)
-            state = ckpt.read_json(directory / "state.json")
+            state = ckpt.read_state(directory)
             metrics = ", ".join(f"{k} {v:.4g}" for k, v in state["metrics"].items())
             print(f"  {which} checkpoint: step {state['step']} ({metrics})")
         except CheckpointError as e:

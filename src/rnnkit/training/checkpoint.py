@@ -5,8 +5,8 @@ A checkpoint is a directory ``RUN_DIR/checkpoints/step-NNNNNNN/`` holding
 - ``model.safetensors``: the model's state dict (parameters and buffers);
 - ``trainer.safetensors``: optimizer tensors and the torch RNG states;
 - ``state.json``: step, metrics, the resolved config, versions, the optimizer's and the
-  scheduler's non-tensor state, the Python and NumPy RNG states, and the size and SHA-256 of
-  both tensor files.
+  scheduler's non-tensor state, the Python and NumPy RNG states, the size and SHA-256 of
+  both tensor files, and a SHA-256 of its own contents.
 
 Each file is written to a temporary name, flushed, fsynced and renamed, so no file is ever
 half-written; ``state.json`` comes last, so a directory holding it is complete. Small pointer
@@ -133,9 +133,20 @@ def file_digest(path: Path) -> dict[str, Any]:
     return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
 
 
+def _json_digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode("utf-8")).hexdigest()
+
+
 def verify(directory: Path, state: dict[str, Any]) -> None:
-    """Check the tensor files of ``directory`` against the sizes and digests its state.json
-    recorded (checkpoints written before rnnkit recorded them are taken as they are)."""
+    """Check state.json against the digest of its own contents, then the tensor files of
+    ``directory`` against the sizes and digests it recorded (checkpoints written before
+    rnnkit recorded them are taken as they are). Removes ``"digest"`` from ``state``."""
+    digest = state.pop("digest", None)
+    if digest is not None and _json_digest(state) != digest:
+        raise CheckpointError(
+            f"{directory / 'state.json'}: contents differ from the digest written with them "
+            "(the file was changed after it was written)"
+        )
     for name, want in (state.get("files") or {}).items():
         path = directory / name
         if not path.is_file():
@@ -289,6 +300,7 @@ def save_checkpoint(
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "rng": rng_plain,
     }
+    payload["digest"] = _json_digest(json.loads(json.dumps(payload)))  # as read back
     atomic_write_text(directory / "state.json", json.dumps(payload, indent=1))
     pointer = json.dumps({"dir": directory.name, "step": step})
     atomic_write_text(root / "last.json", pointer)

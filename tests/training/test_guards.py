@@ -223,3 +223,17 @@ def test_the_step_guard_measures_the_longest_training_text(tmp_path, monkeypatch
     long.write_text("\n".join([*lines, "pos " + "word " * 30_000]) + "\n")
     with pytest.raises(ResourceError, match=r"32 sequences \(30000 each\)"):
         Trainer(tiny(tmp_path, "long", **{**kwargs, "data": str(long)}))
+
+
+def test_a_vocabulary_too_large_is_refused_naming_the_embedding(tmp_path, monkeypatch):
+    text = tmp_path / "words.txt"
+    words = [f"w{i}" for i in range(5000)]
+    text.write_text("\n".join(" ".join(words[i : i + 10]) for i in range(0, 5000, 10)) + "\n")
+    kwargs = dict(task="lm", data=str(text), tokenizer="word", seq_len=20, embed=64, hidden=64)
+    monkeypatch.setattr(resources, "available_memory", lambda device: 8 * 2**20)
+    with pytest.raises(ResourceError) as info:
+        Trainer(tiny(tmp_path, "big", **kwargs))
+    message = str(info.value)
+    assert "the largest is embed.weight (" in message and ", 64)" in message  # V x E
+    assert "--max-vocab" in message
+    Trainer(tiny(tmp_path, "capped", max_vocab=500, **kwargs))  # a capped vocabulary fits

@@ -38,6 +38,7 @@ def test_bad_uses_get_one_line(tmp_path, capsys):
     assert main(["diagnose", str(tmp_path / "nothing")]) == 2
     assert "no such run directory" in capsys.readouterr().err
     tree = ["diagnose", "--task", "listops", "--model", "tree-lstm", "--hidden", "8",
-            "--batch-size", "4"]  # fmt: skip
+            "--batch-size", "4", "--train-size", "200", "--valid-size", "50",
+            "--test-size", "50"]  # fmt: skip
     assert main(tree) == 2
     assert "no recurrent layer ran" in capsys.readouterr().err

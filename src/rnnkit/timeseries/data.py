@@ -219,7 +219,10 @@ def read_csv(path: Path, sep: str = ",", **options):
         import csv
 
         with path.open(encoding="utf-8", newline="") as f:
-            names = next(csv.reader(f, delimiter=sep), [])
+            try:
+                names = next(csv.reader(f, delimiter=sep), [])
+            except csv.Error:  # a header cell over csv's field limit: pandas read it
+                names = []
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise SeriesError(f"{path}:1: column {shown(twice[0])} appears twice in the header")

@@ -98,10 +98,29 @@ def outcome(run_dir: Path):
     return summary, history, weights
 
 
-def test_sigkill_at_random_moments_then_resume_ends_as_an_uninterrupted_run(tmp_path):
-    whole = tmp_path / "whole"
-    finish(start(whole, resume=False))
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory) -> Path:
+    """The run never interrupted."""
+    run_dir = tmp_path_factory.mktemp("whole") / "run"
+    finish(start(run_dir, resume=False))
+    return run_dir
 
+
+def assert_same_end(run_dir: Path, whole: Path) -> None:
+    summary, history, weights = outcome(run_dir)
+    want_summary, want_history, want_weights = outcome(whole)
+    assert history == want_history  # every step once, with the same numbers
+    assert summary["test"] == want_summary["test"]
+    assert summary["valid"] == want_summary["valid"]
+    assert summary["best_step"] == want_summary["best_step"]
+    for which, tensors in want_weights.items():
+        for name, value in tensors.items():
+            assert torch.equal(weights[which][name], value), (which, name)
+    # No temporary file of a killed write survives.
+    assert not list((run_dir / "checkpoints").rglob("*.tmp"))
+
+
+def test_sigkill_at_random_moments_then_resume_ends_as_an_uninterrupted_run(tmp_path, whole):
     rng = random.Random(10)
     broken = tmp_path / "broken"
     process = start(broken, resume=False)
@@ -122,18 +141,27 @@ def test_sigkill_at_random_moments_then_resume_ends_as_an_uninterrupted_run(tmp_
         process = start(broken, resume=True)
     finish(process)
     assert kills >= 3  # the runs were killed, not merely restarted
+    assert_same_end(broken, whole)
 
-    summary, history, weights = outcome(broken)
-    want_summary, want_history, want_weights = outcome(whole)
-    assert history == want_history  # every step once, with the same numbers
-    assert summary["test"] == want_summary["test"]
-    assert summary["valid"] == want_summary["valid"]
-    assert summary["best_step"] == want_summary["best_step"]
-    for which, tensors in want_weights.items():
-        for name, value in tensors.items():
-            assert torch.equal(weights[which][name], value), (which, name)
-    # No temporary file of a killed write survives.
-    assert not list((broken / "checkpoints").rglob("*.tmp"))
+
+def test_sigterm_checkpoints_the_current_step_then_resume_ends_the_same(tmp_path, whole):
+    """A scheduler's pre-emption: the step in progress is finished and checkpointed."""
+    run_dir = tmp_path / "run"
+    process = start(run_dir, resume=False)
+    last = run_dir / "checkpoints" / "last.json"
+    while not (last.is_file() and json.loads(last.read_text())["step"] >= 30):
+        assert process.poll() is None
+        time.sleep(0.002)
+    time.sleep(0.004)  # a step or two on, most likely between evaluations
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    step = json.loads((run_dir / "checkpoints" / "last.json").read_text())["step"]
+    assert 30 <= step < 120
+    assert f"interrupted: stopped by SIGTERM after step {step}, checkpointed" in err
+    assert rows_written(run_dir) == step
+    finish(start(run_dir, resume=True))
+    assert_same_end(run_dir, whole)
 
 
 # -- damaged checkpoints ---------------------------------------------------------------------

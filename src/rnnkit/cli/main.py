@@ -658,8 +658,8 @@ def main(argv: list[str] | None = None) -> int:
     except FloatingPointError as e:
         print(f"rnnkit {args.command}: training stopped: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"rnnkit {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"rnnkit {args.command}: interrupted{f': {e}' if str(e) else ''}", file=sys.stderr)
         return 130
     except RuntimeError as e:
         ctx = distributed.context()

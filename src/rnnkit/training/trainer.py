@@ -14,7 +14,9 @@ import json
 import math
 import os
 import random
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -775,6 +777,7 @@ class Trainer:
         start = time.perf_counter() - self.elapsed
         last_valid: dict[str, float] = {}
         batches = iter(self._batches())
+        signals = _StopSignals(enabled=not self.dist.enabled)
         try:
             while stop is None:
                 self.step += 1
@@ -803,6 +806,16 @@ class Trainer:
                     # every row up to its checkpoint on disk (later rows are dropped on resume).
                     log.flush()
                     self._save_checkpoint(last_valid)
+                if signals.received is not None and stop is None:
+                    # A scheduler's SIGTERM or a Ctrl-C: checkpoint this step, then stop.
+                    if not evaluating and log is not None:
+                        log.flush()
+                        self._improved = False
+                        self._save_checkpoint(last_valid)
+                    raise KeyboardInterrupt(
+                        f"stopped by {signals.received} after step {self.step}, checkpointed; "
+                        f"continue with rnnkit train --resume {self.run_dir}"
+                    )
                 bar.update(1)
                 if self.step % 10 == 0 or stop is not None:
                     post = {"loss": f"{row['loss']:.4g}"}
@@ -810,6 +823,7 @@ class Trainer:
                         post[f"valid {self.main_metric}"] = f"{last_valid[self.main_metric]:.4g}"
                     bar.set_postfix(post, refresh=False)
         finally:
+            signals.restore()
             bar.close()
             if log is not None:
                 log.close()
@@ -971,6 +985,29 @@ class Trainer:
         if not t.quiet:
             print(format_summary(summary, self.run_dir))
         return Run(self.run_dir, self.config, summary, self.model, self.task, history)
+
+
+class _StopSignals:
+    """While training in one process, SIGTERM and SIGINT (Ctrl-C) ask the loop to checkpoint
+    the step it is on and stop (a second one stops at once). Under torchrun the launcher
+    handles signals: workers are stopped, and resume from the last evaluation's checkpoint."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.received: str | None = None
+        self._previous: dict[int, Any] = {}
+        if not enabled or threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt(f"stopped by a second {signal.Signals(signum).name}")
+        self.received = signal.Signals(signum).name
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def _as_made(batch):

@@ -11,8 +11,8 @@ Every known remedy for hard-to-train RNNs one flag away, fast, and measured. The
 - training: :func:`train` (the Python face of ``rnnkit train``) with a :class:`RunConfig`,
   returning a :class:`Run`; :func:`load_run` to get a trained run's model back; :func:`export`
   to ONNX or TorchScript;
-- errors: every problem a user can fix raises a :class:`RnnkitError` (:class:`DataError`,
-  :class:`SeriesError`, :class:`ConfigError`, :class:`CheckpointError`, :class:`ResourceError`).
+- errors: every problem a user can fix raises a :class:`RnnkitError` (its kinds, such as
+  ``DataError`` and ``CheckpointError``, are in :mod:`rnnkit.errors`).
 
 Glossary used in every docstring: B batch, T time, D input features, H hidden units,
 P projection size, G gates, L layers.
@@ -42,14 +42,7 @@ from rnnkit.cells import (  # noqa: E402
     map_state,
 )
 from rnnkit.diagnostics import Diagnosis, diagnose  # noqa: E402
-from rnnkit.errors import (  # noqa: E402
-    CheckpointError,
-    ConfigError,
-    DataError,
-    ResourceError,
-    RnnkitError,
-    SeriesError,
-)
+from rnnkit.errors import RnnkitError  # noqa: E402
 from rnnkit.export import export  # noqa: E402
 from rnnkit.init import initialize  # noqa: E402
 from rnnkit.layers import Recurrent, from_torch, to_torch  # noqa: E402
@@ -60,9 +53,6 @@ from rnnkit.training.trainer import load_run  # noqa: E402
 
 __all__ = [
     "BNLSTMState",
-    "CheckpointError",
-    "ConfigError",
-    "DataError",
     "Diagnosis",
     "Forecaster",
     "GRUCell",
@@ -73,12 +63,10 @@ __all__ = [
     "RNNCell",
     "Recurrent",
     "RecurrentCell",
-    "ResourceError",
     "RnnkitError",
     "Run",
     "RunConfig",
     "SequenceModel",
-    "SeriesError",
     "__version__",
     "detach",
     "diagnose",

@@ -48,14 +48,17 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
-def start(run_dir: Path, *, resume: bool, die_at_write: int = 0) -> subprocess.Popen:
+def start(
+    run_dir: Path, *, resume: bool, die_at_write: int = 0, extra: tuple[str, ...] = ()
+) -> subprocess.Popen:
     where = ["--resume", str(run_dir)] if resume else [*FLAGS, "--out", str(run_dir)]
     return subprocess.Popen(
-        [sys.executable, "-c", KILLER, str(die_at_write), "train", *where],
+        [sys.executable, "-c", KILLER, str(die_at_write), "train", *where, *extra],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
+        start_new_session=True,  # a process group of its own, as a job under a scheduler
     )
 
 
@@ -144,23 +147,25 @@ def test_sigkill_at_random_moments_then_resume_ends_as_an_uninterrupted_run(tmp_
     assert_same_end(broken, whole)
 
 
-def test_sigterm_checkpoints_the_current_step_then_resume_ends_the_same(tmp_path, whole):
-    """A scheduler's pre-emption: the step in progress is finished and checkpointed."""
+@pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "dataloader-workers"])
+def test_sigterm_checkpoints_the_current_step_then_resume_ends_the_same(tmp_path, whole, workers):
+    """A scheduler's pre-emption: SIGTERM to the job's process group (DataLoader workers
+    included); the last step done is checkpointed."""
     run_dir = tmp_path / "run"
-    process = start(run_dir, resume=False)
+    process = start(run_dir, resume=False, extra=("--workers", str(workers)))
     last = run_dir / "checkpoints" / "last.json"
     while not (last.is_file() and json.loads(last.read_text())["step"] >= 30):
         assert process.poll() is None
         time.sleep(0.002)
     time.sleep(0.004)  # a step or two on, most likely between evaluations
-    process.send_signal(signal.SIGTERM)
+    os.killpg(process.pid, signal.SIGTERM)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130
     step = json.loads((run_dir / "checkpoints" / "last.json").read_text())["step"]
     assert 30 <= step < 120
     assert f"interrupted: stopped by SIGTERM after step {step}, checkpointed" in err
     assert rows_written(run_dir) == step
-    finish(start(run_dir, resume=True))
+    finish(start(run_dir, resume=True, extra=("--workers", "0")))
     assert_same_end(run_dir, whole)
 
 
@@ -331,3 +336,27 @@ def test_checkpoint_records_what_it_verifies(run_dir):
         path = checkpoint_dir(run_dir, "last") / name
         assert state["files"][name]["bytes"] == path.stat().st_size
         assert state["files"][name]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_best_pointer_left_behind_by_a_crash_is_put_right_on_resume(tmp_path):
+    run = train(tiny(tmp_path, steps=20, eval_every=5, lr=0.05))
+    best = run.summary["best_step"]
+    root = run.run_dir / "checkpoints"
+    older = next(p for p in complete_dirs(run.run_dir) if p.name != f"step-{best:07d}")
+    # Killed after last.json named the new best directory, before best.json did.
+    (root / "best.json").write_text(json.dumps({"dir": older.name, "step": 0}))
+    from rnnkit.training import Trainer
+
+    Trainer(run.config.replace(steps=25), resume=True)
+    assert checkpoint_dir(run.run_dir, "best").name == f"step-{best:07d}"
+
+
+def test_step_directories_are_ordered_by_step_not_by_name(tmp_path):
+    root = tmp_path / "checkpoints"
+    for step in (9_999_990, 10_000_000, 20):
+        (root / f"step-{step:07d}").mkdir(parents=True)
+        (root / f"step-{step:07d}" / "state.json").write_text("{}")
+    assert [p.name for p in complete_dirs(tmp_path)] == [
+        "step-10000000", "step-9999990", "step-0000020",
+    ]  # fmt: skip
+    assert checkpoint_dir(tmp_path, "last").name == "step-10000000"

@@ -237,3 +237,40 @@ def test_a_vocabulary_too_large_is_refused_naming_the_embedding(tmp_path, monkey
     assert "the largest is embed.weight (" in message and ", 64)" in message  # V x E
     assert "--max-vocab" in message
     Trainer(tiny(tmp_path, "capped", max_vocab=500, **kwargs))  # a capped vocabulary fits
+
+
+def test_the_weights_count_once_not_once_per_sequence(tmp_path, monkeypatch):
+    """Large weights, small activations: a matmul saves its weight for the backward pass, but
+    that does not grow with the batch (measured as the difference of two batch sizes)."""
+    config = tiny(tmp_path, cell="gru", hidden=1024, seq_len=6, batch_size=64)
+    weights = Trainer(tiny(tmp_path, "probe", cell="gru", hidden=1024, memory_check=False))
+    size = sum(p.numel() * 4 for p in weights.params)  # ~12.6 MB
+    # Room for the model check (weights, gradients, Adam's two moments) and a little more;
+    # counting the weights once per sequence would ask for 64 x 12.6 MB.
+    monkeypatch.setattr(resources, "available_memory", lambda device: 4 * size + 2**24)
+    Trainer(config)
+
+
+def test_nonfinite_steps_in_a_row_carry_over_a_resume(tmp_path):
+    config = tiny(tmp_path, max_nonfinite=3, steps=5, eval_every=5)
+    trainer = Trainer(config)
+    poison(trainer, {4, 5})
+    assert trainer.fit().summary["skipped_steps"] == 2  # 2 in a row: not yet stopped
+    resumed = Trainer(config.replace(steps=20), resume=True)
+    assert resumed.step == 5 and resumed.nonfinite == 2  # one more NaN step would stop it
+
+
+def test_a_language_model_recovers_after_a_skipped_step(tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text("the cat sat on the mat and the dog ran to the cat\n" * 40)
+    trainer = Trainer(tiny(tmp_path, task="lm", data=str(text), seq_len=8, hidden=16, steps=15))
+    original, calls = trainer.task.loss, {"n": 0}
+
+    def once_nan(out, y):
+        calls["n"] += 1
+        return original(out, y) * (float("nan") if calls["n"] == 3 else 1.0)
+
+    trainer.task.loss = once_nan
+    run = trainer.fit()  # the NaN state of step 3 is not carried into step 4
+    assert run.summary["skipped_steps"] == 1
+    assert all(math.isfinite(r["loss"]) for r in run.history if r["step"] != 3)

@@ -173,7 +173,8 @@ class Task(ABC):
 
     def longest_example(self, seed: int) -> tuple[Any, Any]:
         """A training batch of one sequence, as long as any training sequence: what the memory
-        guard measures (:mod:`rnnkit.training.resources`). Tasks of one length take step 1's."""
+        guard measures (:mod:`rnnkit.training.resources`). Tasks whose sequences all have one
+        length (or a length the config sets) take step 1's; tasks reading files override it."""
         return self.train_batch(1, 1, seed)
 
     def train_batch_part(

@@ -28,7 +28,7 @@ from torch.nn import functional as F
 
 from rnnkit.tasks.base import Split, Task, stream_seed
 from rnnkit.text.codec import Codec
-from rnnkit.text.parallel import DataError
+from rnnkit.text.parallel import DataError, read_bytes
 from rnnkit.text.vocab import EOS
 
 if TYPE_CHECKING:
@@ -42,9 +42,7 @@ def read_text(path: str | Path) -> str:
     """The UTF-8 text of ``path``; :class:`DataError` naming the file (and line) if it cannot
     be used."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    data = path.read_bytes()
+    data = read_bytes(path)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]  # a byte-order mark is not text: it would become a token of its own
     try:

@@ -85,6 +85,11 @@ class TreeTask(Task):
         batch = TreeBatch.build([train[i] for i in index], self.vocab)
         return batch, batch
 
+    def longest_example(self, seed: int) -> tuple[TreeBatch, TreeBatch]:
+        train = self.trees("train")
+        batch = TreeBatch.build([max(train, key=len)], self.vocab)
+        return batch, batch
+
     def eval_set(self, split: Split) -> tuple[TreeBatch, TreeBatch]:
         batch = TreeBatch.build(self.trees(split), self.vocab)
         return batch, batch

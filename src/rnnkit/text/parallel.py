@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rnnkit.errors import DataError
+from rnnkit.errors import ConfigError, DataError
 
-__all__ = ["DataError", "decode_lines", "read_parallel", "read_text_lines"]
+__all__ = ["DataError", "decode_lines", "read_bytes", "read_parallel", "read_text_lines"]
 
 
 def read_text_lines(path: str | Path, *, encoding: str = "utf-8") -> list[str]:
@@ -20,17 +20,32 @@ def read_text_lines(path: str | Path, *, encoding: str = "utf-8") -> list[str]:
             line).
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    out = decode_lines(path.read_bytes(), str(path), encoding=encoding)
+    out = decode_lines(read_bytes(path), str(path), encoding=encoding)
     if not out:
         raise DataError(f"{path}: empty file")
     return out
 
 
-def decode_lines(data: bytes, source: str, *, encoding: str = "utf-8") -> list[str]:
+def read_bytes(path: str | Path, error: type[DataError] | type[ConfigError] = DataError) -> bytes:
+    """The bytes of the file ``path``; a missing file, a directory or one that cannot be read
+    (permissions) raises ``error`` naming it."""
+    path = Path(path)
+    if path.is_dir():
+        raise error(f"{path}: a directory, not a file")
+    if not path.is_file():
+        raise error(f"{path}: no such file")
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise error(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+def decode_lines(
+    data: bytes, source: str, *, encoding: str = "utf-8", error: type[DataError] = DataError
+) -> list[str]:
     """``data`` split into lines and decoded as :func:`read_text_lines` does (no lines for
-    empty data); ``source`` names the input in errors (a path, ``<stdin>``)."""
+    empty data); ``source`` names the input in errors (a path, ``<stdin>``), raised as
+    ``error``."""
     utf8 = encoding.lower().replace("_", "-") in ("utf-8", "utf8")
     if utf8 and data.startswith(b"\xef\xbb\xbf"):
         # A byte-order mark (Excel's and Notepad's UTF-8) is not part of the first line: kept,
@@ -45,9 +60,7 @@ def decode_lines(data: bytes, source: str, *, encoding: str = "utf-8") -> list[s
             out.append(raw.decode(encoding).rstrip("\r"))
         except UnicodeDecodeError as e:
             name = "UTF-8" if utf8 else encoding
-            raise DataError(
-                f"{source}:{number}: not {name} ({e.reason} at byte {e.start})"
-            ) from None
+            raise error(f"{source}:{number}: not {name} ({e.reason} at byte {e.start})") from None
     return out
 
 

@@ -21,6 +21,7 @@ from typing import Literal
 
 import numpy as np
 
+from rnnkit.text.parallel import decode_lines, read_bytes
 from rnnkit.timeseries.data import SeriesError, read_csv, shown
 
 
@@ -41,19 +42,11 @@ class Labelled:
 def read_wide(path: str | Path) -> Labelled:
     """A UCR file: ``label,x0,x1,...`` per line (commas or tabs), trailing gaps allowed."""
     path = Path(path)
-    if not path.is_file():
-        raise SeriesError(f"{path}: no such file")
     x, labels = [], []
     # Lines end at "\n" only: str.splitlines() also splits at \f, \v, \x1c-\x1e, \x85 and
     # U+2028, which shifted the line numbers of every message after such a character.
-    for number, raw in enumerate(path.read_bytes().split(b"\n"), 1):
-        try:
-            line = raw.decode("utf-8").rstrip("\r")
-        except UnicodeDecodeError as e:
-            raise SeriesError(f"{path}:{number}: not UTF-8 ({e.reason} at byte "
-                              f"{e.start})") from None  # fmt: skip
-        if number == 1:
-            line = line.removeprefix("\ufeff")  # a byte-order mark is not part of the label
+    lines = decode_lines(read_bytes(path, SeriesError), str(path), error=SeriesError)
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         cells = [c.strip() for c in line.replace("\t", ",").split(",")]

@@ -214,16 +214,19 @@ def read_csv(path: Path, sep: str = ",", **options):
         raise SeriesError(f"{path}: no header and no rows") from None
     except UnicodeDecodeError:
         raise not_utf8(path) from None
+    except OSError as e:  # permissions, a file gone since the check
+        raise SeriesError(f"{path}: cannot read ({e.strerror or e})") from None
     if options.get("header", "infer") is not None:
         # pandas renames a repeated column ("a", "a.1"); which one the user meant is unknown.
         import csv
+        from collections import Counter
 
         with path.open(encoding="utf-8", newline="") as f:
             try:
                 names = next(csv.reader(f, delimiter=sep), [])
             except csv.Error:  # a header cell over csv's field limit: pandas read it
                 names = []
-        twice = sorted({n for n in names if names.count(n) > 1})
+        twice = sorted(n for n, count in Counter(names).items() if count > 1)
         if twice:
             raise SeriesError(f"{path}:1: column {shown(twice[0])} appears twice in the header")
     return frame
@@ -236,13 +239,13 @@ def shown(value) -> str:
 
 
 def not_utf8(path: Path) -> SeriesError:
-    """The error for a file pandas could not decode, naming its first line that is not UTF-8
-    (a UTF-8 character never holds the byte of ``\\n``, so lines decode on their own)."""
-    for number, raw in enumerate(path.read_bytes().split(b"\n"), 1):
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            return SeriesError(f"{path}:{number}: not UTF-8 ({e.reason} at byte {e.start})")
+    """The error for a file pandas could not decode, naming its first line that is not UTF-8."""
+    from rnnkit.text.parallel import decode_lines
+
+    try:
+        decode_lines(path.read_bytes(), str(path), error=SeriesError)
+    except SeriesError as e:
+        return e
     return SeriesError(f"{path}: not UTF-8")
 
 

@@ -114,8 +114,11 @@ def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(path)  # safetensors parses a JSON header and raw bytes, never pickle
     except (SafetensorError, OSError, ValueError) as e:
-        with path.open("rb") as f:
-            head = f.read(4)
+        try:
+            with path.open("rb") as f:
+                head = f.read(4)
+        except OSError:
+            head = b""
         if head.startswith(_PICKLE_MAGIC):
             raise CheckpointError(
                 f"{path}: a pickle (torch.save) file, refused: rnnkit loads weights only from "
@@ -142,22 +145,29 @@ def verify(directory: Path, state: dict[str, Any]) -> None:
     ``directory`` against the sizes and digests it recorded (checkpoints written before
     rnnkit recorded them are taken as they are). Removes ``"digest"`` from ``state``."""
     digest = state.pop("digest", None)
-    if digest is not None and _json_digest(state) != digest:
+    files = state.get("files") or {}
+    if (digest is not None and _json_digest(state) != digest) or not isinstance(files, dict):
         raise CheckpointError(
             f"{directory / 'state.json'}: contents differ from the digest written with them "
             "(the file was changed after it was written)"
         )
-    for name, want in (state.get("files") or {}).items():
+    for name, want in files.items():
         path = directory / name
         if not path.is_file():
             raise CheckpointError(f"{path}: missing from the checkpoint")
+        if not (isinstance(want, dict) and {"bytes", "sha256"} <= want.keys()):
+            raise CheckpointError(f"{directory / 'state.json'}: malformed entry for {name}")
         size = path.stat().st_size
         if size != want["bytes"]:
             raise CheckpointError(
                 f"{path}: {size} bytes, the checkpoint recorded {want['bytes']} (truncated or "
                 "replaced)"
             )
-        if file_digest(path)["sha256"] != want["sha256"]:
+        try:
+            actual = file_digest(path)["sha256"]
+        except OSError as e:
+            raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from None
+        if actual != want["sha256"]:
             raise CheckpointError(
                 f"{path}: contents differ from the SHA-256 the checkpoint recorded (the file "
                 "was changed after it was written)"
@@ -172,6 +182,8 @@ def read_json(path: str | Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{path}: malformed JSON ({e})") from None
+    except OSError as e:  # permissions, a file gone between the check and the read
+        raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
 # -- model weights ---------------------------------------------------------------------------
@@ -280,6 +292,9 @@ def save_checkpoint(
     root = run_dir / "checkpoints"
     directory = root / f"step-{step:07d}"
     directory.mkdir(parents=True, exist_ok=True)
+    # A directory left by a run killed after writing it, but before pointing last.json at it,
+    # is rewritten: without its state.json until the new one, it is never taken as complete.
+    (directory / "state.json").unlink(missing_ok=True)
     # Temporary files of a process killed in the middle of a write (one writer per run).
     for stale in [*root.glob(".*.tmp"), *directory.glob(".*.tmp")]:
         stale.unlink(missing_ok=True)
@@ -308,12 +323,36 @@ def save_checkpoint(
         atomic_write_text(root / "best.json", pointer)
     # Directories after this step are left by a run killed after writing them but before
     # pointing last.json at them; resumed from an earlier one, this run has superseded them.
-    steps = sorted((p for p in root.glob("step-*") if p.name <= directory.name), reverse=True)
+    steps = [p for p in _step_dirs(root) if _step_of(p) <= step]
     kept = {p.name for p in steps[: max(keep, 1)]} | {_pointed(root, "best.json")}
-    for old in root.glob("step-*"):
+    for old in _step_dirs(root):
         if old.name not in kept:
+            # state.json first: a directory half removed is never taken as complete.
+            (old / "state.json").unlink(missing_ok=True)
             shutil.rmtree(old, ignore_errors=True)
     return directory
+
+
+def _step_of(directory: Path) -> int:
+    """The step of a ``step-NNNNNNN`` directory (-1 for a name that is not one)."""
+    digits = directory.name.removeprefix("step-")
+    return int(digits) if digits.isdigit() else -1
+
+
+def _step_dirs(root: Path) -> list[Path]:
+    """The ``step-*`` directories under ``root``, newest first (by step, not by name: steps
+    past 9,999,999 have more digits)."""
+    return sorted(root.glob("step-*"), key=_step_of, reverse=True)
+
+
+def point_best(run_dir: str | Path, step: int) -> None:
+    """Point ``best.json`` at step ``step``'s directory if it is complete. A run killed
+    between writing last.json and best.json resumes with its state naming the best step
+    while best.json still names an older one; this puts them back in agreement."""
+    root = Path(run_dir) / "checkpoints"
+    name = f"step-{step:07d}"
+    if (root / name / "state.json").is_file() and _pointed(root, "best.json") != name:
+        atomic_write_text(root / "best.json", json.dumps({"dir": name, "step": step}))
 
 
 def _pointed(root: Path, name: str) -> str | None:
@@ -343,7 +382,7 @@ def checkpoint_dir(run_dir: str | Path, which: str = "best") -> Path:
 def complete_dirs(run_dir: str | Path) -> list[Path]:
     """The run's checkpoint directories holding a state.json (written last), newest first."""
     root = Path(run_dir) / "checkpoints"
-    return sorted((p.parent for p in root.glob("step-*/state.json")), reverse=True)
+    return [p for p in _step_dirs(root) if (p / "state.json").is_file()]
 
 
 def read_state(directory: Path) -> dict[str, Any]:
@@ -359,8 +398,8 @@ def read_state(directory: Path) -> dict[str, Any]:
         if not others:
             raise
         raise CheckpointError(
-            f"{e}; intact checkpoints may remain in {directory.parent}: {', '.join(others)} "
-            f"(remove {directory.name} to resume from the newest)"
+            f"{e}; other checkpoints remain in {directory.parent}: {', '.join(others)} "
+            f"(remove {directory.name} to use the newest of them)"
         ) from None
     return state
 

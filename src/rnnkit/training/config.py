@@ -535,7 +535,7 @@ class TrainConfig(_Section):
     """Also write metrics as TensorBoard event files under RUN_DIR/tensorboard."""
     keep_checkpoints: int = 2
     """Checkpoints kept besides the best: the newest this many (each evaluation writes one);
-    more than one leaves an older checkpoint to fall back on if the newest is damaged."""
+    with more than one, a damaged newest checkpoint leaves an older one to resume from."""
     max_nonfinite: int = 10
     """Steps in a row with a non-finite loss or gradient (each skipped, logged) before training
     stops with an error; the last checkpoint stays intact."""
@@ -652,7 +652,9 @@ def read_mapping(path: str | Path, what: str = "config") -> Any:
         raise ConfigError(f"{path}: no such {what} file")
     if path.suffix not in (".toml", ".yaml", ".yml"):
         raise ConfigError(f"{path}: expected a .yaml, .yml or .toml file")
-    raw = path.read_bytes()
+    from rnnkit.text.parallel import read_bytes
+
+    raw = read_bytes(path, ConfigError)
     try:
         text = raw.decode("utf-8").removeprefix("\ufeff")  # a byte-order mark is no content
     except UnicodeDecodeError as e:

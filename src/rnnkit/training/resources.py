@@ -19,17 +19,15 @@ it runs without a graph in batches of ``eval_batch_size``.
 from __future__ import annotations
 
 import contextlib
-import random
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from rnnkit.errors import ResourceError
 
-# Moments per parameter each optimizer keeps at least (SGD's momentum buffer only with momentum).
+# Moments per parameter each optimizer keeps without momentum (a momentum buffer is one more).
 _SLOTS = {"adam": 2, "adamw": 2, "rmsprop": 1, "sgd": 0}
 
 
@@ -50,12 +48,12 @@ def gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**27 else f"{n / 2**20:.1f} MiB"
 
 
-def check_model(build, optimizer: str, device: torch.device) -> None:
+def check_model(build, optimizer: str, device: torch.device, momentum: float = 0.0) -> None:
     """Refuse a model whose weights, gradients and optimizer state exceed the free memory.
 
     Args:
         build: a function building the model; it is called under ``torch.device("meta")``.
-        optimizer: the optimizer's name (its moments count too).
+        optimizer: the optimizer's name (its moments count too), with its ``momentum``.
         device: where training will run.
     """
     free = available_memory(device)
@@ -68,7 +66,8 @@ def check_model(build, optimizer: str, device: torch.device) -> None:
         return
     params = list(model.named_parameters())
     count = sum(p.numel() for _, p in params)
-    need = sum(p.numel() * p.element_size() for _, p in params) * (2 + optimizer_slots(optimizer))
+    size = sum(p.numel() * p.element_size() for _, p in params)
+    need = size * (2 + optimizer_slots(optimizer, momentum))
     if need <= free:
         return
     name, largest = max(params, key=lambda item: item[1].numel())
@@ -86,17 +85,20 @@ class _Full(Exception):
 @contextlib.contextmanager
 def _rng_kept():
     """Leave every RNG as it was: the measurement must not change the run it measures."""
-    python, numpy = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
+    from rnnkit.training.checkpoint import rng_state, set_rng_state
+
+    saved = rng_state()
+    try:
         yield
-    random.setstate(python)
-    np.random.set_state(numpy)
+    finally:
+        set_rng_state(*saved)
 
 
-def saved_bytes(forward, budget: float) -> int | None:
-    """Bytes of the tensors autograd saves while ``forward()`` runs (each storage once), or
-    None as soon as they pass ``budget`` (the forward is abandoned there)."""
-    seen: set[int] = set()
+def saved_bytes(forward, budget: float, *, exclude: set[int] = frozenset()) -> int | None:
+    """Bytes of the tensors autograd saves while ``forward()`` runs (each storage once, none
+    whose storage address is in ``exclude``: the parameters), or None as soon as they pass
+    ``budget`` (the forward is abandoned there)."""
+    seen: set[int] = set(exclude)
     total = 0
 
     def pack(t: torch.Tensor) -> Any:
@@ -125,37 +127,55 @@ def check_step(
     device: torch.device,
     sequence: str,
     scale: float = 1.0,
+    exclude: set[int] = frozenset(),
+    fixed: int = 0,
 ) -> None:
     """Refuse a training step whose saved activations, with the gradients and optimizer state
     still to be allocated, exceed the free memory.
 
+    One sequence's activations are the difference between a batch of two copies of it and a
+    batch of one: what does not grow with the batch (weights a matmul saves, their bfloat16
+    copies under autocast) cancels out.
+
     Args:
-        forward: runs the model and its loss on a batch of ONE training sequence (every RNG
-            is restored afterwards, so it may draw).
+        forward: ``forward(n)`` runs the model and its loss on a batch of ``n`` copies of the
+            longest training sequence (every RNG is restored afterwards, so it may draw);
+            ``n`` is 1 or 2, or only 1 where ``forward(2)`` raises NotImplementedError.
         batch_size: the sequences of a training step.
         state_bytes: gradients and optimizer moments, allocated at the first step.
         device: where training runs.
         sequence: the shape of one sequence, for the message (e.g. ``"100x2"``).
         scale: how many times longer a training sequence is than the one ``forward`` runs
             (a prefix: activations grow linearly with the length).
+        exclude: storage addresses never counted (the model's parameters and buffers).
+        fixed: the most ``forward(1)`` may save that does not grow with the batch (copies of
+            the weights); allowed on top of one sequence's share before giving up.
     """
     free = available_memory(device)
     if free is None:
         return
-    budget = (free - state_bytes) / batch_size / scale
+    per_budget = (free - state_bytes) / batch_size / scale
+    fits = per_budget > 0
     with _rng_kept():
-        per_sequence = saved_bytes(forward, budget) if budget > 0 else None
-    if per_sequence is not None:
+        one = saved_bytes(lambda: forward(1), per_budget + fixed, exclude=exclude) if fits else None
+        fits = one is not None
+        if fits:
+            try:
+                two = saved_bytes(lambda: forward(2), one + per_budget, exclude=exclude)
+            except NotImplementedError:  # a batch that cannot be copied: one sequence's all
+                two = 2 * one
+            fits = two is not None and two - one <= per_budget
+    if fits:
         return
     raise ResourceError(
         f"train.batch_size: one training step of {batch_size} sequences ({sequence} each) "
         f"would need more than the {gib(free)} free on {device.type} (one sequence's "
-        f"activations pass {gib(max(budget * scale, 0))}, its 1/{batch_size} share after "
+        f"activations pass {gib(max(per_budget * scale, 0))}, its 1/{batch_size} share after "
         f"{gib(state_bytes)} for gradients and optimizer state); lower --batch-size or "
         "--seq-len, shorten the inputs, or set --tbptt"
     )
 
 
-def optimizer_slots(optimizer: str) -> int:
+def optimizer_slots(optimizer: str, momentum: float = 0.0) -> int:
     """Moments the optimizer keeps per parameter."""
-    return _SLOTS.get(optimizer, 2)
+    return _SLOTS.get(optimizer, 2) + (optimizer in ("sgd", "rmsprop") and momentum > 0)

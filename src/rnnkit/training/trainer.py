@@ -300,6 +300,19 @@ def _inputs(x: Any) -> Tensor:
     return x[0] if isinstance(x, tuple) else x.flat
 
 
+def _repeat(x: Any, copies: int) -> Any:
+    """A batch of ``copies`` copies of the one-row batch ``x`` (a tensor or a tuple of them,
+    batch first); NotImplementedError for other batches (trees)."""
+    if copies == 1:
+        return x
+    if isinstance(x, Tensor):
+        return x.expand(copies, *x.shape[1:]).contiguous()
+    if isinstance(x, tuple) and all(v is None or isinstance(v, Tensor) for v in x):
+        parts = [v if v is None else _repeat(v, copies) for v in x]
+        return type(x)(*parts) if hasattr(x, "_fields") else tuple(parts)
+    raise NotImplementedError(f"cannot copy a {type(x).__name__} batch")
+
+
 def _call(model: nn.Module, x: Any, **kwargs: Any) -> Tensor:
     """``model(x)``; a tuple of inputs is passed as separate arguments."""
     return model(*x, **kwargs) if isinstance(x, tuple) else model(x, **kwargs)
@@ -379,6 +392,7 @@ class Trainer:
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
         saved = None
+        self.started_over = False
         if (
             resume
             and not ckpt.complete_dirs(self.run_dir)
@@ -386,6 +400,9 @@ class Trainer:
         ):
             # Killed before its first checkpoint: with a fixed seed, starting over is exact.
             resume = False
+            self.started_over = True
+            if not config.train.quiet:
+                print(f"{self.run_dir}: no checkpoint yet; starting the run over", file=sys.stderr)
         if resume:
             # The task's own state (a vocabulary) comes from the checkpoint, not the data.
             last = ckpt.read_state(ckpt.checkpoint_dir(self.run_dir, "last"))
@@ -414,6 +431,7 @@ class Trainer:
                 lambda: build_model(config, self.task, initialize=False),
                 config.optim.optimizer,
                 self.device,
+                config.optim.momentum,
             )
         # Resuming loads every weight (and the RNG state) from the checkpoint: no initialization.
         self.model = build_model(config, self.task, initialize=not resume).to(self.device)
@@ -598,6 +616,9 @@ class Trainer:
         self.bad_evals = state["bad_evals"]
         self.reached = state["reached"]
         self.skipped = state.get("skipped", 0)
+        self.nonfinite = state.get("nonfinite", 0)
+        if self.best["step"] is not None:
+            ckpt.point_best(self.run_dir, self.best["step"])
         carry = state["carry"]
         if carry and not self.dist.enabled:  # see _carried
             h = carry["h"].to(self.device)
@@ -605,7 +626,7 @@ class Trainer:
 
     def _check_memory(self) -> None:
         """Refuse a training step that would not fit: see :mod:`rnnkit.training.resources`."""
-        t = self.config.train
+        t, o = self.config.train, self.config.optim
         x, y = self.task.longest_example(t.seed)
         sequence = "x".join(str(n) for n in _inputs(x).shape[1:])
         T, scale = _inputs(x).shape[1], 1.0
@@ -617,13 +638,15 @@ class Trainer:
             x, scale = x[:, :MEASURED_STEPS], T / MEASURED_STEPS
         x, y = x.to(self.device), y.to(self.device)
 
-        def forward() -> None:
+        def forward(copies: int) -> None:
+            xs, ys = _repeat(x, copies), _repeat(y, copies)
             with self._autocast():
-                out = self.model(x, None)[0] if self.task.output == "lm" else _call(self.model, x)
-                self.task.loss(out, y)
+                out = self.model(xs, None)[0] if self.task.output == "lm" else _call(self.model, xs)
+                self.task.loss(out, ys)
 
-        slots = 1 + resources.optimizer_slots(self.config.optim.optimizer)
-        state = sum(p.numel() * p.element_size() for p in self.params) * slots
+        weights = [*self.model.parameters(), *self.model.buffers()]
+        size = sum(p.numel() * p.element_size() for p in self.params)
+        slots = 1 + resources.optimizer_slots(o.optimizer, o.momentum)
         # Each GPU holds its worker's rows; CPU workers share one machine's memory.
         workers = self.dist.world_size
         on_gpu = self.device.type == "cuda"
@@ -632,10 +655,12 @@ class Trainer:
             resources.check_step(
                 forward,
                 batch_size=t.batch_size // workers if on_gpu else t.batch_size,
-                state_bytes=state if on_gpu else state * workers,
+                state_bytes=size * slots if on_gpu else size * slots * workers,
                 device=self.device,
                 sequence=sequence,
                 scale=scale,
+                exclude={w.untyped_storage().data_ptr() for w in weights},
+                fixed=size,
             )
         finally:
             self.model.train()
@@ -731,6 +756,9 @@ class Trainer:
                     f"update skipped ({self.nonfinite} in a row, training stops at {limit})",
                     file=sys.stderr,
                 )
+            # A language model's state came out of the same forward pass: carried on, it
+            # would make every following step non-finite too.
+            self.carry = None
             return row  # skip the update; the step counter still advances
         self.nonfinite = 0
         if o.clip > 0:
@@ -761,7 +789,8 @@ class Trainer:
                 self.run_dir,
                 columns,
                 tensorboard=t.tensorboard,
-                resume_step=self.step if self.step else None,
+                # Starting over: events a killed first attempt wrote are purged from step 0.
+                resume_step=self.step if self.step or self.started_over else None,
             )
             if t.grad_flow_every:
                 from rnnkit.diagnostics.history import FlowHistory
@@ -776,12 +805,20 @@ class Trainer:
         stop = "completed" if self.step >= t.steps else None
         start = time.perf_counter() - self.elapsed
         last_valid: dict[str, float] = {}
-        batches = iter(self._batches())
+        # Before the batches, so that DataLoader workers fork with it in place (and ignore
+        # Ctrl-C: see _quiet_worker).
         signals = _StopSignals(enabled=not self.dist.enabled)
+        batches = iter(self._batches())
         try:
             while stop is None:
+                try:
+                    x, y = next(batches)
+                except RuntimeError:
+                    if signals.received is None:
+                        raise
+                    # DataLoader workers got the group's SIGTERM too and are gone.
+                    self._stop_for(signals.received, log, last_valid, saved=False)
                 self.step += 1
-                x, y = next(batches)
                 row = {"step": self.step, **self.train_step(x, y)}
                 row["time_s"] = time.perf_counter() - start
                 # Averaged over the workers, so every worker takes the same decisions below.
@@ -807,15 +844,7 @@ class Trainer:
                     log.flush()
                     self._save_checkpoint(last_valid)
                 if signals.received is not None and stop is None:
-                    # A scheduler's SIGTERM or a Ctrl-C: checkpoint this step, then stop.
-                    if not evaluating and log is not None:
-                        log.flush()
-                        self._improved = False
-                        self._save_checkpoint(last_valid)
-                    raise KeyboardInterrupt(
-                        f"stopped by {signals.received} after step {self.step}, checkpointed; "
-                        f"continue with rnnkit train --resume {self.run_dir}"
-                    )
+                    self._stop_for(signals.received, log, last_valid, saved=evaluating)
                 bar.update(1)
                 if self.step % 10 == 0 or stop is not None:
                     post = {"loss": f"{row['loss']:.4g}"}
@@ -832,6 +861,18 @@ class Trainer:
             return Run(self.run_dir, self.config, {}, self.model, self.task, [])
         return self._finish(stop)
 
+    def _stop_for(self, name: str, log, last_valid: dict[str, float], *, saved: bool):
+        """A scheduler's SIGTERM or a Ctrl-C: checkpoint the last step done (unless its
+        evaluation just did), then stop with a message saying how to continue."""
+        if not saved and log is not None:
+            log.flush()
+            self._improved = False
+            self._save_checkpoint(last_valid)
+        raise KeyboardInterrupt(
+            f"stopped by {name} after step {self.step}, checkpointed; continue with "
+            f"rnnkit train --resume {self.run_dir}"
+        )
+
     def _batches(self):
         """The training batches from step ``self.step + 1`` on: this worker's rows of each
         step's global batch (all of it in one process), made here or, with ``train.workers``,
@@ -845,7 +886,10 @@ class Trainer:
         part = functools.partial(self.task.train_batch_part, batch_size=t.batch_size, seed=t.seed,
                                  rank=rank, world=world)  # fmt: skip
         return DataLoader(_StepBatches(part, steps), batch_size=None, num_workers=t.workers,
-                          collate_fn=_as_made, prefetch_factor=4)  # fmt: skip
+                          collate_fn=_as_made, prefetch_factor=4, worker_init_fn=_quiet_worker,
+                          # Its own generator: seeding the workers would otherwise draw from
+                          # the global RNG, so dropout (and a resumed run) would differ.
+                          generator=torch.Generator().manual_seed(t.seed))  # fmt: skip
 
     def _validate(self) -> dict[str, float]:
         metrics = None
@@ -890,6 +934,7 @@ class Trainer:
             "bad_evals": self.bad_evals,
             "reached": self.reached,
             "skipped": self.skipped,
+            "nonfinite": self.nonfinite,
             "config": self.config.to_dict(),
             "task": self.task.state_dict(),
         }
@@ -998,7 +1043,11 @@ class _StopSignals:
         if not enabled or threading.current_thread() is not threading.main_thread():
             return
         for sig in (signal.SIGTERM, signal.SIGINT):
-            self._previous[sig] = signal.signal(sig, self._handle)
+            previous = signal.getsignal(sig)
+            # Ignored (a background job's SIGINT) stays ignored; None: set outside Python,
+            # which signal.signal could not put back.
+            if previous is not signal.SIG_IGN and previous is not None:
+                self._previous[sig] = signal.signal(sig, self._handle)
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.received is not None:
@@ -1008,6 +1057,13 @@ class _StopSignals:
     def restore(self) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+
+
+def _quiet_worker(worker_id: int) -> None:
+    """A DataLoader worker leaves Ctrl-C (SIGINT, sent to the whole foreground group) to the
+    training process, which checkpoints and stops. SIGTERM keeps its default: the DataLoader
+    stops its workers with it; a worker a scheduler's SIGTERM kills is handled in fit."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _as_made(batch):

@@ -25,6 +25,8 @@ from typing import Any
 import torch
 from torch import distributed as dist
 
+from rnnkit.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Context:
@@ -67,11 +69,11 @@ def setup(device: torch.device) -> tuple[Context, torch.device]:
 
 
 def check_gpus(workers: int) -> None:
-    """Raise ``ValueError`` unless this machine has a GPU for each of ``workers`` CUDA
-    workers (NCCL cannot share one GPU between two ranks)."""
+    """Raise :class:`~rnnkit.errors.ConfigError` unless this machine has a GPU for each of
+    ``workers`` CUDA workers (NCCL cannot share one GPU between two ranks)."""
     have = torch.cuda.device_count()
     if workers > have:
-        raise ValueError(
+        raise ConfigError(
             f"CUDA data-parallel training needs one GPU per worker: {workers} workers on this "
             f"machine, {have} GPU(s) visible (fewer --nproc, or --device cpu)"
         )

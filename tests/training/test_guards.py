@@ -274,3 +274,20 @@ def test_a_language_model_recovers_after_a_skipped_step(tmp_path):
     run = trainer.fit()  # the NaN state of step 3 is not carried into step 4
     assert run.summary["skipped_steps"] == 1
     assert all(math.isfinite(r["loss"]) for r in run.history if r["step"] != 3)
+
+
+def test_a_batch_of_one_is_measured_once(monkeypatch):
+    """With one sequence a step, a batch of two copies is never built: it could need more
+    memory than the step itself."""
+    sizes = []
+
+    def forward(copies):
+        sizes.append(copies)
+        torch.tanh(torch.randn(copies, 100, requires_grad=True)).sum()
+
+    monkeypatch.setattr(resources, "available_memory", lambda device: 2**30)
+    kwargs = dict(state_bytes=0, device=torch.device("cpu"), sequence="100")
+    resources.check_step(forward, batch_size=1, **kwargs)
+    assert sizes == [1]
+    resources.check_step(forward, batch_size=8, **kwargs)
+    assert sizes == [1, 1, 2]

@@ -114,7 +114,11 @@ def saved_bytes(forward, budget: float, *, exclude: set[int] = frozenset()) -> i
     try:
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             forward()
-    except _Full:
+    except (_Full, torch.OutOfMemoryError):  # out of memory: over any budget the device has
+        return None
+    except RuntimeError as e:
+        if "can't allocate memory" not in str(e):  # the CPU allocator's words
+            raise
         return None
     return total
 
@@ -159,7 +163,7 @@ def check_step(
     with _rng_kept():
         one = saved_bytes(lambda: forward(1), per_budget + fixed, exclude=exclude) if fits else None
         fits = one is not None
-        if fits:
+        if fits and batch_size > 1:  # one sequence a step: its measure is the whole answer
             try:
                 two = saved_bytes(lambda: forward(2), one + per_budget, exclude=exclude)
             except NotImplementedError:  # a batch that cannot be copied: one sequence's all

@@ -470,6 +470,7 @@ class Trainer:
         self.skipped = 0  # non-finite steps in all
         self.carry = None  # a language model's state, carried from batch to batch
         self._improved = False
+        self._saved_step = 0  # the step of the newest checkpoint on disk (0: none)
         self.flow_history = None  # rank 0 with train.grad_flow_every: RUN_DIR/grad_flow.jsonl
         if resume:
             self._restore()
@@ -610,7 +611,7 @@ class Trainer:
         state = ckpt.load_training_state(
             directory, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler
         )
-        self.step = state["step"]
+        self.step = self._saved_step = state["step"]
         self.elapsed = state["elapsed_s"]
         self.best = state["best"]
         self.bad_evals = state["bad_evals"]
@@ -633,9 +634,10 @@ class Trainer:
         if isinstance(x, Tensor) and T > MEASURED_STEPS:
             # Activations grow linearly with the length, and a long forward pass is slow (the
             # fused kernel runs it whole before the guard sees anything): measure a prefix.
+            # Copies: a view would keep (and be counted with) the whole sequence's storage.
             if y.dim() >= 2 and y.shape[1] == T:
-                y = y[:, :MEASURED_STEPS]
-            x, scale = x[:, :MEASURED_STEPS], T / MEASURED_STEPS
+                y = y[:, :MEASURED_STEPS].clone()
+            x, scale = x[:, :MEASURED_STEPS].clone(), T / MEASURED_STEPS
         x, y = x.to(self.device), y.to(self.device)
 
         def forward(copies: int) -> None:
@@ -795,7 +797,9 @@ class Trainer:
             if t.grad_flow_every:
                 from rnnkit.diagnostics.history import FlowHistory
 
-                self.flow_history = FlowHistory(self.run_dir, self.step if self.step else None)
+                self.flow_history = FlowHistory(
+                    self.run_dir, self.step if self.step or self.started_over else None
+                )
         bar = tqdm(
             total=t.steps, initial=self.step, disable=t.quiet or not main, unit="step",
             desc=f"{self.task.name} {model_label(cfg)}", dynamic_ncols=True,
@@ -808,8 +812,8 @@ class Trainer:
         # Before the batches, so that DataLoader workers fork with it in place (and ignore
         # Ctrl-C: see _quiet_worker).
         signals = _StopSignals(enabled=not self.dist.enabled)
-        batches = iter(self._batches())
         try:
+            batches = iter(self._batches())
             while stop is None:
                 try:
                     x, y = next(batches)
@@ -817,7 +821,8 @@ class Trainer:
                     if signals.received is None:
                         raise
                     # DataLoader workers got the group's SIGTERM too and are gone.
-                    self._stop_for(signals.received, log, last_valid, saved=False)
+                    saved = self._saved_step == self.step
+                    self._stop_for(signals.received, log, last_valid, saved=saved)
                 self.step += 1
                 row = {"step": self.step, **self.train_step(x, y)}
                 row["time_s"] = time.perf_counter() - start
@@ -938,6 +943,7 @@ class Trainer:
             "config": self.config.to_dict(),
             "task": self.task.state_dict(),
         }
+        self._saved_step = self.step
         ckpt.save_checkpoint(
             self.run_dir,
             step=self.step,
@@ -1061,8 +1067,10 @@ class _StopSignals:
 
 def _quiet_worker(worker_id: int) -> None:
     """A DataLoader worker leaves Ctrl-C (SIGINT, sent to the whole foreground group) to the
-    training process, which checkpoints and stops. SIGTERM keeps its default: the DataLoader
-    stops its workers with it; a worker a scheduler's SIGTERM kills is handled in fit."""
+    training process, which checkpoints and stops. SIGTERM is left as it is: forked workers
+    inherit the training process's handler (tested with a SIGTERM to the process group);
+    ignoring it here made the DataLoader's shutdown hang for minutes. A worker that a
+    SIGTERM does kill (other start methods) is caught at the next batch in fit."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 

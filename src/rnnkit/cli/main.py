@@ -357,22 +357,17 @@ def read_lines(path: str) -> tuple[list[str], str]:
     ``splitlines()`` would also break at ``\\x85``, ``\\u2028`` or a form feed inside a text,
     and the output would no longer have one line per input line. Bytes that are not UTF-8
     are an error naming their line."""
-    from rnnkit.text.parallel import decode_lines, read_text_lines
+    from rnnkit.text.parallel import decode_lines, read_bytes
 
     if path == "-":
         stream = getattr(sys.stdin, "buffer", None)  # bytes: the locale may not be UTF-8
         data = stream.read() if stream is not None else sys.stdin.read().encode()
         return decode_lines(data, "<stdin>"), "<stdin>"
-    p = Path(path)
-    if p.is_dir():
-        raise UsageError(f"{path}: a directory, not an input file")
-    if not p.is_file():
+    if not Path(path).exists():
         raise UsageError(f"{path}: no such input file")
-    try:
-        # No lines: each command says what it expected (read_text_lines would say "empty").
-        return (read_text_lines(p) if p.stat().st_size else []), path
-    except OSError as e:  # unreadable: permissions, a vanished file
-        raise UsageError(f"{path}: cannot read ({e.strerror or e})") from None
+    # read_bytes refuses a directory or an unreadable file; no lines is each command's to
+    # explain (it says what it expected).
+    return decode_lines(read_bytes(path), path), path
 
 
 MAX_SOURCE_TOKENS = 10_000  # the longest line translate reads: decoding time grows with it

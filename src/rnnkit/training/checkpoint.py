@@ -405,11 +405,18 @@ def read_state(directory: Path) -> dict[str, Any]:
 
 
 def load_training_state(
-    directory: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
+    directory: Path,
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    state: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Restore model, optimizer, scheduler and RNGs from ``directory``; returns state.json,
-    with the carried tensors (see :func:`save_checkpoint`) under ``"carry"``."""
-    state = read_state(directory)
+    with the carried tensors (see :func:`save_checkpoint`) under ``"carry"``. ``state``:
+    what :func:`read_state` already returned for ``directory`` (its files verified), so
+    they are not hashed twice."""
+    state = read_state(directory) if state is None else state
     load_model_weights(model, directory / "model.safetensors")
     tensors = load_tensors(directory / "trainer.safetensors")
     try:

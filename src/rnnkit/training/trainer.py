@@ -405,9 +405,10 @@ class Trainer:
                 print(f"{self.run_dir}: no checkpoint yet; starting the run over", file=sys.stderr)
         if resume:
             # The task's own state (a vocabulary) comes from the checkpoint, not the data.
-            last = ckpt.read_state(ckpt.checkpoint_dir(self.run_dir, "last"))
-            _same_model(config, last, ckpt.checkpoint_dir(self.run_dir, "last"))
-            saved = last.get("task")
+            self._resume_from = ckpt.checkpoint_dir(self.run_dir, "last")
+            self._resume_state = ckpt.read_state(self._resume_from)
+            _same_model(config, self._resume_state, self._resume_from)
+            saved = self._resume_state.get("task")
         self._check(config)
         if config.model.embeddings is not None and not resume:
             # The file fixes the embedding size; the saved config records it, so a loaded run
@@ -607,10 +608,10 @@ class Trainer:
             raise ConfigError("train.tbptt: not with a bidirectional model (it reads the future)")
 
     def _restore(self) -> None:
-        directory = ckpt.checkpoint_dir(self.run_dir, "last")
         state = ckpt.load_training_state(
-            directory, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler
-        )
+            self._resume_from, model=self.model, optimizer=self.optimizer,
+            scheduler=self.scheduler, state=self._resume_state,
+        )  # fmt: skip
         self.step = self._saved_step = state["step"]
         self.elapsed = state["elapsed_s"]
         self.best = state["best"]

@@ -173,8 +173,17 @@ def test_a_resumed_language_model_run_ends_exactly_as_an_uninterrupted_one(text_
         torch.testing.assert_close(resumed.model.state_dict()[name], value, rtol=0, atol=0)
 
 
-def test_a_state_carried_out_of_bfloat16_autocast_feeds_the_next_batch(text_file, tmp_path):
+@pytest.mark.parametrize("kernel", ["this-cpu", "no-bf16-kernel"])
+def test_a_state_carried_out_of_bfloat16_autocast_feeds_the_next_batch(
+    text_file, tmp_path, monkeypatch, kernel
+):
+    """On every CPU: with whatever kernels it has, and as on a CPU without a bfloat16 LSTM
+    kernel (oneDNN's needs AVX-512 bf16), where the fused LSTM runs in float32."""
+    from rnnkit.layers import fused
     from rnnkit.training.trainer import train
+
+    if kernel == "no-bf16-kernel":
+        monkeypatch.setattr(fused, "runs_in", lambda c, device, dtype: dtype == torch.float32)
 
     run = train(lm_config(text_file, steps=3, eval_every=3, precision="bf16",
                           out=str(tmp_path / "bf16")))  # fmt: skip

@@ -4,12 +4,16 @@ prescribes, and metrics and baselines checked against hand-built predictors."""
 import collections
 import math
 
+import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.datasets import load_digits as sklearn_digits
 
 from rnnkit.tasks import build_task
 from rnnkit.tasks.adding import BASELINE_MSE, AddingTask, adding_batch
+from rnnkit.tasks.base import classification_scores
 from rnnkit.tasks.copy import CopyTask, copy_batch
 from rnnkit.tasks.digits import DigitsTask
 from rnnkit.training.config import TaskConfig
@@ -240,3 +244,22 @@ def test_digits_perfect_and_class_prior_predictors():
     assert 2.2 < task.baseline["xent"] < 2.4  # about log(10): the classes are balanced
     most_common = collections.Counter(y.tolist()).most_common(1)[0][1]
     assert task.baseline["accuracy"] == most_common / 250
+
+
+@settings(max_examples=300, deadline=None)
+@given(pairs=st.lists(st.tuples(st.integers(0, 20), st.integers(0, 20)), min_size=1, max_size=80))
+def test_classification_scores_equal_scikit_learn(pairs):
+    """The numpy macro-F1 is scikit-learn's, bit for bit: every class in either array counts,
+    a class never predicted scores 0."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    y, predicted = (np.array(side) for side in zip(*pairs, strict=True))
+    scores = classification_scores(predicted, y)
+    assert scores["macro_f1"] == f1_score(y, predicted, average="macro", zero_division=0)
+    assert scores["accuracy"] == accuracy_score(y, predicted)
+
+
+def test_classification_scores_refuse_mismatched_or_empty():
+    for predicted, y in [([0, 1], [0]), ([], [])]:
+        with pytest.raises(ValueError, match="non-empty"):
+            classification_scores(np.array(predicted), np.array(y))

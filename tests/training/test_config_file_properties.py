@@ -26,9 +26,10 @@ def values_for(hint) -> st.SearchStrategy:
     origin = typing.get_origin(hint)
     if origin is typing.Literal:
         return st.sampled_from(typing.get_args(hint))
-    if origin is not None:  # X | None
-        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
-        return st.none() | values_for(inner)
+    if origin is not None:  # X | None, or X | Literal[...] (| None)
+        args = typing.get_args(hint)
+        inner = st.one_of([values_for(a) for a in args if a is not type(None)])
+        return st.none() | inner if type(None) in args else inner
     return {
         bool: st.booleans(),
         int: st.integers(0, 10**6),

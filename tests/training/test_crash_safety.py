@@ -170,6 +170,98 @@ def test_sigterm_checkpoints_the_current_step_then_resume_ends_the_same(tmp_path
     assert_same_end(run_dir, whole)
 
 
+# Runs `rnnkit train`, first arranging for another process (as a scheduler would) to SIGTERM the
+# run's whole process group, DataLoader workers included, at the moment argv[1] names: "start:0"
+# as soon as the workers are forked, "step:N" during step N, "eval:N" during step N's evaluation,
+# "save:N" as step N's checkpoint is written.
+SIGNALLER = """
+import os, signal, sys, time
+from torch.utils.data import DataLoader
+from rnnkit.training.trainer import Trainer
+def term():  # from a child: torch's workers take a SIGTERM from their parent as a request to stop
+    child = os.fork()
+    if child == 0:
+        os.killpg(0, signal.SIGTERM)
+        os._exit(0)
+    os.waitpid(child, 0)
+def when(function, now):
+    def hooked(*args, **kwargs):
+        if now(args[0]):
+            term()
+        return function(*args, **kwargs)
+    return hooked
+where, n = sys.argv[1].split(":")
+if where == "start":
+    # The workers held up in torch's setup, after its SIGTERM handler is set and before
+    # worker_init_fn runs: the signal comes while they are there.
+    from torch.utils.data._utils import worker
+    generate = worker._generate_state
+    def slowly(*args):
+        time.sleep(0.3)
+        return generate(*args)
+    worker._generate_state = slowly
+    make = DataLoader.__iter__
+    def started(loader):
+        batches = make(loader)
+        term()
+        return batches
+    DataLoader.__iter__ = started
+else:
+    name = {"step": "train_step", "eval": "_validate", "save": "_save_checkpoint"}[where]
+    setattr(Trainer, name, when(getattr(Trainer, name), lambda self: self.step == int(n)))
+from rnnkit.cli.main import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def group_members(pgid: int) -> list[int]:
+    """The processes left in process group ``pgid``."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[2]) == pgid:
+            members.append(int(stat.parent.name))
+    return members
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads /proc")
+def test_sigterm_to_the_group_with_workers_stops_cleanly_at_any_moment(tmp_path):
+    """Issue 20, a stress test: DataLoader workers ignore the group's SIGTERM and the training
+    process stops them itself, so a pre-emption ends the same way whenever it comes: exit 130,
+    rnnkit's one line, the step checkpointed, no traceback, no worker left behind. The runs go
+    side by side, each signalled at its own moment."""
+    moments = {"start:0": 1, "step:7": 7, "eval:10": 10, "save:20": 20}  # and the step it stops
+    processes = {}
+    for moment in moments:
+        out = tmp_path / moment.replace(":", "")
+        processes[moment] = subprocess.Popen(
+            [sys.executable, "-c", SIGNALLER, moment, "train", *FLAGS, "--out", str(out),
+             "--workers", "2"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True,
+        )  # fmt: skip
+    errs = {}
+    try:
+        for moment, process in processes.items():
+            errs[moment] = process.communicate(timeout=90)[1]
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+    for moment, step in moments.items():
+        process, err = processes[moment], errs[moment]
+        assert process.returncode == 130, (moment, err)
+        line = f"rnnkit train: interrupted: stopped by SIGTERM after step {step}, checkpointed;"
+        assert err.startswith(line) and err.count("\n") == 1, (moment, err)
+        assert "Traceback" not in err and "DataLoader worker" not in err, (moment, err)
+        last = tmp_path / moment.replace(":", "") / "checkpoints" / "last.json"
+        assert json.loads(last.read_text())["step"] == step, moment
+        assert group_members(process.pid) == [], moment
+
+
 # -- damaged checkpoints ---------------------------------------------------------------------
 
 

@@ -11,8 +11,6 @@ import argparse
 import shutil
 from pathlib import Path
 
-from rnnkit.tasks.adding import BASELINE_MSE
-
 NEXT_STEPS = """\
 What to try next:
   rnnkit train --task adding --seq-len 200 --cell lstm --init chrono --clip 1.0 --lr 2e-3
@@ -54,6 +52,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rnnkit.report.plots import plot_runs
+    from rnnkit.tasks.adding import BASELINE_MSE
     from rnnkit.training.config import RunConfig
     from rnnkit.training.trainer import train
 
@@ -101,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
 
 def format_table(runs: dict) -> str:
     """model | test MSE | x baseline | steps to MSE < 0.01 | wall time | verdict."""
+    from rnnkit.tasks.adding import BASELINE_MSE
+
     header = (
         f"{'model':6s} {'test MSE':>9s} {'/ baseline':>10s} {'steps to MSE<0.01':>18s} "
         f"{'wall time':>10s}  verdict"

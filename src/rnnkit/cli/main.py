@@ -17,10 +17,10 @@ import os
 import sys
 import typing
 from pathlib import Path
-from typing import Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Literal, get_args, get_origin
 
-import torch
-
+# Nothing here imports torch: the parser (and so --help) is built without it, and each command
+# imports what it runs.
 import rnnkit
 from rnnkit.cli import ablate as ablate_command
 from rnnkit.cli import demo as demo_command
@@ -29,7 +29,6 @@ from rnnkit.cli import forecast as forecast_command
 from rnnkit.cli import generate as generate_command
 from rnnkit.cli import tag as tag_command
 from rnnkit.errors import CheckpointError, ConfigError, RnnkitError
-from rnnkit.training import distributed
 from rnnkit.training.config import (
     FLAT,
     SECTIONS,
@@ -37,7 +36,9 @@ from rnnkit.training.config import (
     flat_name,
     parse_value,
 )
-from rnnkit.training.distributed import WorkerFailed
+
+if TYPE_CHECKING:
+    import torch
 
 
 class UsageError(RnnkitError):
@@ -181,6 +182,8 @@ def evaluate(args: argparse.Namespace) -> int:
 def read_sequences(path: str, input_size: int) -> list[torch.Tensor]:
     """Read JSON lines, one sequence per line: a list of steps, each a list of ``input_size``
     numbers (or a bare number when ``input_size`` is 1). ``-`` reads standard input."""
+    import torch
+
     lines, name = read_lines(path)
     sequences = []
     for number, line in enumerate(lines, 1):
@@ -282,6 +285,7 @@ def predict(args: argparse.Namespace) -> int:
 
 def _predict_batch(model: torch.nn.Module, kind: str, chunk: list[torch.Tensor]) -> list[str]:
     """JSON lines of predictions for one batch of sequences."""
+    import torch
     from torch.nn.utils.rnn import pad_sequence
 
     lengths = torch.tensor([len(s) for s in chunk])
@@ -326,6 +330,8 @@ _WORKER: dict = {}  # in a predict worker process: its model, task and task outp
 
 
 def _predict_worker(run_dir: str, checkpoint: str, threads: int) -> None:
+    import torch
+
     from rnnkit.training.trainer import load_run
 
     torch.set_num_threads(threads)
@@ -334,6 +340,8 @@ def _predict_worker(run_dir: str, checkpoint: str, threads: int) -> None:
 
 
 def _predict_in_worker(chunk: list) -> list[str]:
+    import torch
+
     tensors = [torch.from_numpy(s) for s in chunk]
     return _predict_batch(_WORKER["model"], _WORKER["kind"], tensors)
 
@@ -428,13 +436,18 @@ def translate(args: argparse.Namespace) -> int:
 def info(args: argparse.Namespace) -> int:
     if args.run_dir is not None:
         return _run_info(Path(args.run_dir))
-    from rnnkit.layers import Recurrent
+    import torch
 
-    threads = torch.get_num_threads()
-    print(f"rnnkit {rnnkit.__version__}, torch {torch.__version__}, {threads} threads")
-    print(
-        "execution path for a training batch of 64 sequences of 100 steps, hidden size 256, on CPU:"
-    )
+    from rnnkit.layers import Recurrent, paths
+    from rnnkit.training.threads import apply_policy
+
+    policy = apply_policy(args.threads, adaptive=False)
+    print(f"rnnkit {rnnkit.__version__}, torch {torch.__version__}")
+    print(f"CPU: {paths.describe_cpu()}")
+    print(f"threads: {policy.describe()}")
+    measure = "measured on first use" if paths.measuring() else "fixed rules (measuring off)"
+    print(f"execution path for a training batch of 64 sequences of 100 steps, hidden size 256, "
+          f"on CPU ({measure}):")  # fmt: skip
     x = torch.zeros(64, 100, 8)
     for cell, opts in [
         ("lstm", {}),
@@ -449,7 +462,16 @@ def info(args: argparse.Namespace) -> int:
     ]:
         rnn = Recurrent(cell, 8, 256, **opts)
         label = cell + "".join(f" {k}={v}" for k, v in opts.items())
-        print(f"  {label:22s} -> {rnn.resolve_path(x)}")
+        choice = rnn.explain_path(x, measure=args.paths)
+        print(f"  {label:22s} -> {choice.path}  ({choice.reason})")
+    if not args.paths:
+        print("(rnnkit info --paths times the paths of the cells that have two, and lists every "
+              "choice made on this machine)")  # fmt: skip
+        return 0
+    table = paths.table()
+    print(f"\npath choices on this machine ({len(table)}; cache {paths.cache_file()}):")
+    for key, choice in sorted(table.items()):
+        print(f"  {key}\n      -> {choice.path}  ({choice.reason})")
     return 0
 
 
@@ -618,6 +640,14 @@ def build_parser() -> argparse.ArgumentParser:
                        description="With RUN_DIR: its config, checkpoints and summary. Without: "
                        "versions and the execution path each cell takes here.")  # fmt: skip
     p.add_argument("run_dir", nargs="?", metavar="RUN_DIR")
+    p.add_argument(
+        "--paths",
+        action="store_true",
+        help="time fused against custom where both can run a cell (as training does "
+        "on first sight of a shape), then list every path choice cached here",
+    )
+    p.add_argument("--threads", default="auto", type=_threads_arg,
+                   help="'auto' (default) or a number: the thread policy to show")  # fmt: skip
     p.set_defaults(func=info)
 
     p = sub.add_parser("report", help="one self-contained HTML page for a run or an ablation",
@@ -638,7 +668,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _threads_arg(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
+    # Before torch loads (libgomp reads it then): bounded spin-waiting, see training/threads.py.
+    from rnnkit.training.threads import prepare_openmp
+
+    prepare_openmp()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
@@ -647,16 +693,18 @@ def main(argv: list[str] | None = None) -> int:
     except RnnkitError as e:
         print(f"rnnkit {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except WorkerFailed as e:
-        print(f"rnnkit {args.command}: {e}", file=sys.stderr)
-        return 1
     except FloatingPointError as e:
         print(f"rnnkit {args.command}: training stopped: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as e:
         print(f"rnnkit {args.command}: interrupted{f': {e}' if str(e) else ''}", file=sys.stderr)
         return 130
-    except RuntimeError as e:
+    except RuntimeError as e:  # WorkerFailed is one; torch was imported by whatever raised it
+        from rnnkit.training import distributed
+
+        if isinstance(e, distributed.WorkerFailed):
+            print(f"rnnkit {args.command}: {e}", file=sys.stderr)
+            return 1
         ctx = distributed.context()
         if not (ctx.enabled and distributed.lost_peer(e)):
             raise

@@ -13,6 +13,7 @@ from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.cells import GRUCell, LSTMCell, LSTMState, RNNCell
+from rnnkit.layers import paths
 
 
 def supports(cell) -> bool:
@@ -22,6 +23,20 @@ def supports(cell) -> bool:
     if type(cell) is GRUCell:
         return cell.reset_after
     return type(cell) is RNNCell
+
+
+def op_name(cell) -> str:
+    """The name of the ``torch`` op that runs ``cell``: lstm, gru, rnn_tanh or rnn_relu."""
+    if isinstance(cell, LSTMCell):
+        return "lstm"
+    if isinstance(cell, GRUCell):
+        return "gru"
+    return f"rnn_{cell.nonlinearity}"
+
+
+def runs_in(cell, device_type: str, dtype: torch.dtype) -> bool:
+    """Whether torch's op for ``cell`` runs in ``dtype`` under autocast here (probed once)."""
+    return paths.fused_runs_in(op_name(cell), device_type, dtype)
 
 
 def flat_weights(cell) -> list[Tensor]:
@@ -41,6 +56,16 @@ def run_layer(cells, x: Tensor, state, lengths: Tensor | None, batch_sizes, trai
     Returns ``(out (T, B, dirs*H_out), [final state per direction])``.
     """
     cell = cells[0]
+    device = x.device.type
+    if torch.is_autocast_enabled(device):
+        dtype = torch.get_autocast_dtype(device)
+        if not runs_in(cell, device, dtype):
+            # No kernel in the autocast dtype on this CPU (oneDNN's bfloat16 LSTM needs
+            # AVX-512 bf16): the op runs in the parameters' dtype, outside autocast.
+            with torch.autocast(device, enabled=False):
+                like = cell.weight_ih.dtype
+                state = None if state is None else _cast_state(state, like)
+                return run_layer(cells, x.to(like), state, lengths, batch_sizes, training)
     T = x.shape[0]
     bidirectional = len(cells) == 2
     params = [w for c in cells for w in flat_weights(c)]
@@ -72,3 +97,9 @@ def run_layer(cells, x: Tensor, state, lengths: Tensor | None, batch_sizes, trai
     if lengths is not None:
         out, _ = pad_packed_sequence(PackedSequence(out, packed.batch_sizes), total_length=T)
     return out, finals
+
+
+def _cast_state(state, dtype: torch.dtype):
+    if isinstance(state, Tensor):
+        return state.to(dtype)
+    return type(state)(*(s.to(dtype) if isinstance(s, Tensor) else s for s in state))

@@ -7,6 +7,7 @@ execution paths (fused, custom, reference) are chosen in :meth:`Recurrent.resolv
 from __future__ import annotations
 
 import inspect
+import sys
 from typing import Literal
 
 import torch
@@ -17,7 +18,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from rnnkit.cells import CELLS, BNLSTMState, GRUCell, LSTMState, RecurrentCell, map_state
 from rnnkit.cells.base import PROBE, check_input, check_shape
 from rnnkit.cells.minimal import MinimalCell
-from rnnkit.layers import fused, kernels, regularize
+from rnnkit.layers import fused, kernels, paths, regularize
 from rnnkit.scan import linear as scan
 
 Path = Literal["auto", "fused", "custom", "reference"]
@@ -144,39 +145,47 @@ class Recurrent(nn.Module):
         self.output_size = self.cells[-1].output_size
         self.cell_options = dict(cell_options)
         self.cell_type = cell
+        #: the path the last forward pass took, and why (for run logs and ``rnnkit info``)
+        self.last_choice: paths.Choice | None = None
 
     # -- public --------------------------------------------------------------------------------
     def resolve_path(self, x: Tensor | None = None) -> str:
         """The execution path this module takes for input ``x`` (as passed to ``forward``).
 
-        ``auto`` takes ``fused`` for standard cells (same parameters, identical results, vendor
-        kernels), with one exception measured on CPU (see BENCHMARKS.md): torch has no oneDNN
-        kernel for the GRU or the projected LSTM, and rnnkit's custom kernels beat torch's
-        generic loop for them once the work per step is large enough: B*H >= 2048 when
-        gradients are recorded, B*H >= 16384 for inference (where torch's loop has less to do),
-        and the sequence long enough to repay the kernel's per-call set-up: T >= 16 (a decoder
-        run one step at a time takes ``fused``). Everything else takes ``custom``: a
-        hand-differentiated kernel where the cell has one (RNN, GRU, LSTM without batch norm),
-        else the eager loop with the input projection hoisted out of it. minGRU and minLSTM
-        take ``custom``, reported with the solver their ``mode`` resolves to, e.g.
-        ``"custom (sequential)"``. Without ``x`` the batch is assumed large.
+        ``auto`` picks among the paths that compute this layer: standard cells (LSTM without
+        peephole or norm, GRU with ``reset_after``, Elman RNN) can run ``fused`` or ``custom``;
+        on CPU the two are timed on the first input of each shape bucket and the faster is
+        kept (see :mod:`rnnkit.layers.paths`). With measuring off (``RNNKIT_MEASURE_PATHS=0``),
+        or without ``x``, fixed rules timed on one CPU decide: ``fused``, except the GRU and the
+        projected LSTM (no oneDNN kernel) when the work per step is large: B*H >= 2048 with
+        gradients, >= 16384 without, and T >= 16. On GPU: ``fused`` (cuDNN). Other cells, and
+        zoneout, take ``custom``: a hand-differentiated kernel where the cell has one, else the
+        eager loop with the input projection hoisted out of it. minGRU and minLSTM take
+        ``custom``, reported with the solver their ``mode`` resolves to, e.g.
+        ``"custom (sequential)"``.
         """
-        device, batch, steps = None, None, None
+        return self.explain_path(x).path
+
+    def explain_path(self, x: Tensor | None = None, *, measure: bool = True) -> paths.Choice:
+        """:meth:`resolve_path` with the reason (and the timings, where it measured).
+        ``measure=False``: a shape not measured yet gets the fixed rule, without timing."""
+        device, batch, steps, x_tm = None, None, None, None
         if x is not None:
             device = x.device
             if x.dim() == 3:
                 batch, steps = x.shape[:2] if self.batch_first else x.shape[1::-1]
-        path = self._choose_path(device, batch, steps)
+                x_tm = x.transpose(0, 1) if self.batch_first else x
+        choice = self._choose(device, batch, steps, x_tm if measure else None)
         cell = self.cells[0]
-        if path == "custom" and isinstance(cell, MinimalCell):  # and how it solves the sequence
+        if choice.path == "custom" and isinstance(cell, MinimalCell):  # how it solves the sequence
             mode = cell.resolve_mode(device or torch.device("cpu"), steps or MIN_CUSTOM_STEPS)
-            return f"custom ({mode})"
-        return path
+            return paths.Choice(f"custom ({mode})", choice.reason, choice.timings)
+        return choice
 
-    def _choose_path(
-        self, device: torch.device | None, batch: int | None, steps: int | None
-    ) -> str:
-        """The one place where the execution path is chosen (see :meth:`resolve_path`)."""
+    def _choose(self, device, batch, steps, x_tm=None, state=None, lengths=None,
+                batch_sizes=None) -> paths.Choice:  # fmt: skip
+        """The one place where the execution path is chosen (see :meth:`resolve_path`).
+        With ``x_tm`` (time-major input) an unmeasured shape is timed on it."""
         can_fuse = all(fused.supports(c) for c in self.cells)
         if self.path == "fused" and not can_fuse:
             raise ValueError(
@@ -184,11 +193,37 @@ class Recurrent(nn.Module):
                 f"got {self.cells[0].extra_repr()}"
             )
         if self.path != "auto":
-            return self.path
-        if not can_fuse or self.zoneout:  # zoneout steps the loop
-            return "custom"
+            return self._with_precision(paths.Choice(self.path, "asked for"), x_tm)
+        if not can_fuse:
+            return paths.Choice("custom", "torch has no fused op for this cell")
+        if self.zoneout:
+            return paths.Choice("custom", "zoneout steps the time loop")
         if device is not None and device.type != "cpu":
-            return "fused"
+            return self._with_precision(paths.Choice("fused", "cuDNN on GPU"), x_tm)
+        rule = self._rule(batch, steps)
+        if not paths.measuring() or batch is None or steps is None or _tracing():
+            why = "measuring off" if not paths.measuring() else "shape unknown"
+            return self._with_precision(paths.Choice(rule, f"fixed rule ({why})"), x_tm)
+        train = torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
+        dtype = self.cells[0].weight_ih.dtype if x_tm is None else x_tm.dtype
+        if torch.is_autocast_enabled(device.type):
+            dtype = torch.get_autocast_dtype(device.type)
+        layer = (f"{self.cell_type.__name__}({self.cells[0].extra_repr()}) L={self.num_layers} "
+                 f"dirs={self.num_directions}")  # fmt: skip
+        key = paths.key(layer, batch, steps, dtype, device, train)
+        known = paths.CACHE.get(key)
+        if known is None and x_tm is None:
+            return self._with_precision(paths.Choice(rule, "fixed rule (not measured yet)"), x_tm)
+        if known is None:
+            jobs = {p: self._timing_job(p, x_tm, state, lengths, batch_sizes, train)
+                    for p in ("fused", "custom")}  # fmt: skip
+            known = paths.choose(key, jobs)
+        return self._with_precision(known, x_tm)
+
+    def _rule(self, batch: int | None, steps: int | None) -> str:
+        """The fixed rule on CPU (timed on an AVX-512 CPU, B=64, H=128): torch has no oneDNN
+        kernel for the GRU or the projected LSTM, and rnnkit's kernels beat torch's generic loop
+        for them once the work per step repays their per-call set-up."""
         cell = self.cells[0]
         if not (isinstance(cell, GRUCell) or getattr(cell, "proj_size", 0)):
             return "fused"  # oneDNN's LSTM, or the Elman RNN whose torch loop is cheap
@@ -198,6 +233,36 @@ class Recurrent(nn.Module):
             return "custom"
         threshold = 2048 if torch.is_grad_enabled() else 16384
         return "custom" if batch * self.hidden_size >= threshold else "fused"
+
+    def _with_precision(self, choice: paths.Choice, x_tm: Tensor | None) -> paths.Choice:
+        """Say so where the fused op cannot run in the autocast dtype and runs in float32."""
+        device = x_tm.device.type if x_tm is not None else "cpu"
+        if choice.path != "fused" or not torch.is_autocast_enabled(device):
+            return choice
+        dtype = torch.get_autocast_dtype(device)
+        if fused.runs_in(self.cells[0], device, dtype):
+            return choice
+        name = str(dtype).removeprefix("torch.")
+        reason = (f"{choice.reason}; torch's fused kernel has no {name} version on this "
+                  f"{device.upper()}, so it runs in float32")  # fmt: skip
+        return paths.Choice(choice.path, reason, choice.timings)
+
+    def _timing_job(self, path, x_tm, state, lengths, batch_sizes, train):
+        """One call of ``path`` on (detached copies of) this input, for :func:`paths.choose`:
+        forward, and with ``train`` the backward to the weights and the input too."""
+
+        def job() -> None:
+            x = x_tm.detach().requires_grad_(train and x_tm.requires_grad)
+            s = None if state is None else map_state(lambda t: t.detach(), state)
+            out, _ = self._run_path(path, x, s, lengths, batch_sizes)
+            if train:
+                # The cells' weights as they are now (weight-dropped copies inside
+                # dropped_weights): the timing's backward stops there, off the run's graph.
+                wrt = [w for w in self.cells.parameters() if w.requires_grad]
+                wrt += [x] if x.requires_grad else []
+                torch.autograd.grad(out.float().sum(), wrt, allow_unused=True)
+
+        return job
 
     def initial_state(self, batch: int, *, device=None, dtype=None):
         """Zero state for ``batch`` sequences, stacked over layers and directions."""
@@ -272,9 +337,14 @@ class Recurrent(nn.Module):
     # -- internals -----------------------------------------------------------------------------
     def _run(self, x: Tensor, state, lengths: Tensor | None, batch_sizes: list[int] | None):
         """Time-major, length-sorted: x (T, B, D) -> (out (T, B, dirs*H_out), stacked state)."""
-        path = self._choose_path(x.device, x.shape[1], x.shape[0])
         if PROBE.active is not None:  # diagnostics record every step's state and gates
-            path = "reference"
+            return self._run_path("reference", x, state, lengths, batch_sizes)
+        choice = self._choose(x.device, x.shape[1], x.shape[0], x, state, lengths, batch_sizes)
+        self.last_choice = choice
+        return self._run_path(choice.path, x, state, lengths, batch_sizes)
+
+    def _run_path(self, path: str, x: Tensor, state, lengths, batch_sizes):
+        """:meth:`_run` on the given path."""
         dirs = self.num_directions
         if state is None and path == "fused":
             state = self.initial_state(x.shape[1], device=x.device, dtype=x.dtype)
@@ -353,6 +423,13 @@ class Recurrent(nn.Module):
         if self.path != "auto":
             opts.append(f"path={self.path!r}")
         return ", ".join(opts)
+
+
+def _tracing() -> bool:
+    """Inside torch.jit tracing, ONNX export or torch.compile: no timing runs to record."""
+    onnx = sys.modules.get("torch.onnx")  # not imported: not exporting (and stays unimported)
+    exporting = onnx is not None and onnx.is_in_onnx_export()
+    return exporting or torch.jit.is_tracing() or torch.compiler.is_compiling()
 
 
 def _run_direction(cell, x, state, lengths, batch_sizes, path, zone=(0.0, False)):

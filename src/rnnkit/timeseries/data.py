@@ -190,6 +190,12 @@ def _read_table(path: Path):
     return frame.dropna(how="all")
 
 
+def _exact_floats(pd) -> dict:
+    """pandas 3 reads numbers exactly by default and deprecates ``float_precision``; pandas 2
+    needs ``round_trip`` for that."""
+    return {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+
+
 def read_csv(path: Path, sep: str = ",", **options):
     """``pd.read_csv`` with blank lines kept (row i is line i + 2), every failure a one-line
     SeriesError (with the line wherever one is at fault), and numbers read exactly (pandas'
@@ -205,7 +211,7 @@ def read_csv(path: Path, sep: str = ",", **options):
             # as index + cells, shifting them under the wrong columns; this warning is that row.
             warnings.filterwarnings("error", "Length of header", pd.errors.ParserWarning)
             frame = pd.read_csv(path, sep=sep, skip_blank_lines=False, index_col=False,
-                                float_precision="round_trip", **options)  # fmt: skip
+                                **_exact_floats(pd), **options)  # fmt: skip
     except pd.errors.ParserWarning:
         raise ragged_row(path, sep) from None
     except pd.errors.ParserError as e:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import re
 import reprlib
+import sys
 import tomllib
 import types
 import typing
@@ -41,7 +43,7 @@ class _Section:
     def _positive(self, *names: str, allow_zero: bool = False) -> None:
         for name in names:
             value = getattr(self, name)
-            if value is None:
+            if value is None or isinstance(value, str):  # None and 'auto' mean themselves
                 continue
             if value < 0 or (value == 0 and not allow_zero):
                 bound = ">= 0" if allow_zero else "> 0"
@@ -524,8 +526,11 @@ class TrainConfig(_Section):
     """'auto' (CUDA when present, else CPU), 'cpu', 'cuda' or 'cuda:N'."""
     precision: Literal["fp32", "bf16"] = "fp32"
     """bf16: run the forward pass under bfloat16 autocast."""
-    threads: int | None = None
-    """CPU threads for torch; None: torch's default."""
+    threads: int | Literal["auto"] | None = "auto"
+    """CPU threads for torch. 'auto': the CPUs this process may use, shared with its DataLoader
+    workers, OpenMP's spinning bounded, and one thread while steps show that other work
+    competes for the cores (rnnkit.training.threads); a number: that many, fixed; None:
+    torch's default."""
     workers: int = 0
     """Processes that build training batches ahead of the step that needs them (batches are a
     function of the step, so they can be made in any order); 0: the training process itself."""
@@ -846,8 +851,18 @@ def _parse(flag: str, text: str, hint: Any) -> Any:
         args = get_args(hint)
         if type(None) in args and text.lower() in ("none", "null"):
             return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _parse(flag, text, inner)
+        inner = [a for a in args if a is not type(None)]
+        for alternative in inner[:-1]:  # e.g. int | Literal["auto"]: the first that reads it
+            try:
+                return _parse(flag, text, alternative)
+            except ConfigError:
+                pass
+        try:
+            return _parse(flag, text, inner[-1])
+        except ConfigError:
+            if len(inner) == 1:
+                raise
+            raise ConfigError(f"{flag}: expected {_describe(hint)}, got {text!r}") from None
     if origin is Literal:
         if text not in get_args(hint):
             raise ConfigError(f"{flag}: expected {_describe(hint)}, got {text!r}")
@@ -874,18 +889,25 @@ def _parse(flag: str, text: str, hint: Any) -> Any:
 
 def field_help(key: str) -> str:
     """The one-line docstring of flat field ``key`` (from the attribute docstrings above)."""
-    return _FIELD_DOCS.get(key, "")
+    return _field_docs().get(key, "")
 
 
+@functools.cache
 def _field_docs() -> dict[str, str]:
-    """Each field's docstring (the string literal under it), by flat name: the --help text."""
+    """Each field's docstring (the string literal under it), by flat name: the --help text.
+    Read on first use, from one parse of this file (``inspect.getsource`` of each class would
+    parse it twice per class: 0.1 s at every import)."""
     import ast
     import inspect
 
+    classes = {
+        node.name: node
+        for node in ast.parse(inspect.getsource(sys.modules[__name__])).body
+        if isinstance(node, ast.ClassDef)
+    }
     docs: dict[str, str] = {}
     for section, cls in SECTIONS.items():
-        tree = ast.parse(inspect.getsource(cls))
-        body = tree.body[0].body
+        body = classes[cls.__name__].body
         for node, nxt in zip(body, body[1:], strict=False):
             if (
                 isinstance(node, ast.AnnAssign)
@@ -896,6 +918,3 @@ def _field_docs() -> dict[str, str]:
                 flat = flat_name(section, node.target.id)
                 docs[flat] = " ".join(nxt.value.value.split())
     return docs
-
-
-_FIELD_DOCS = _field_docs()

@@ -9,6 +9,7 @@ test metrics, ``summary.json`` and the loss-curve PNG.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -35,7 +36,7 @@ from rnnkit.models import SequenceModel
 from rnnkit.seq2seq.schedule import teacher_forcing_ratio
 from rnnkit.tasks import Task, build_task
 from rnnkit.training import checkpoint as ckpt
-from rnnkit.training import distributed, resources
+from rnnkit.training import distributed, resources, threads
 from rnnkit.training.config import (
     ConfigError,
     ModelConfig,
@@ -383,8 +384,10 @@ class Trainer:
                 f"train.out: {self.run_dir} already holds a run; resume it with --resume "
                 f"{self.run_dir} or choose another --out"
             )
-        if t.threads is not None:
-            torch.set_num_threads(t.threads)
+        # Ranks on this host and DataLoader workers share its CPUs (torchrun also sets
+        # OMP_NUM_THREADS, which 'auto' keeps).
+        local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        self.threads = threads.apply_policy(t.threads, processes=local_ranks * (1 + t.workers))
         # Under torchrun: join the workers (gloo or NCCL) and take this worker's GPU.
         self.dist, self.device = distributed.setup(resolve_device(t.device))
         if t.deterministic:
@@ -471,7 +474,6 @@ class Trainer:
         self.skipped = 0  # non-finite steps in all
         self.carry = None  # a language model's state, carried from batch to batch
         self._improved = False
-        self._saved_step = 0  # the step of the newest checkpoint on disk (0: none)
         self.flow_history = None  # rank 0 with train.grad_flow_every: RUN_DIR/grad_flow.jsonl
         if resume:
             self._restore()
@@ -612,7 +614,7 @@ class Trainer:
             self._resume_from, model=self.model, optimizer=self.optimizer,
             scheduler=self.scheduler, state=self._resume_state,
         )  # fmt: skip
-        self.step = self._saved_step = state["step"]
+        self.step = state["step"]
         self.elapsed = state["elapsed_s"]
         self.best = state["best"]
         self.bad_evals = state["bad_evals"]
@@ -801,6 +803,8 @@ class Trainer:
                 self.flow_history = FlowHistory(
                     self.run_dir, self.step if self.step or self.started_over else None
                 )
+        if main and not t.quiet:
+            print(f"threads: {self.threads.describe()}", file=sys.stderr)
         bar = tqdm(
             total=t.steps, initial=self.step, disable=t.quiet or not main, unit="step",
             desc=f"{self.task.name} {model_label(cfg)}", dynamic_ncols=True,
@@ -810,22 +814,19 @@ class Trainer:
         stop = "completed" if self.step >= t.steps else None
         start = time.perf_counter() - self.elapsed
         last_valid: dict[str, float] = {}
-        # Before the batches, so that DataLoader workers fork with it in place (and ignore
-        # Ctrl-C: see _quiet_worker).
         signals = _StopSignals(enabled=not self.dist.enabled)
+        batches = None
         try:
-            batches = iter(self._batches())
+            # DataLoader workers ignore the signals this process handles (see _quiet_worker);
+            # blocked while they fork, a signal cannot reach one before it ignores them.
+            with _signals_blocked():
+                batches = iter(self._batches(ignore=signals.handled))
             while stop is None:
-                try:
-                    x, y = next(batches)
-                except RuntimeError:
-                    if signals.received is None:
-                        raise
-                    # DataLoader workers got the group's SIGTERM too and are gone.
-                    saved = self._saved_step == self.step
-                    self._stop_for(signals.received, log, last_valid, saved=saved)
+                x, y = next(batches)
                 self.step += 1
+                began = time.perf_counter()
                 row = {"step": self.step, **self.train_step(x, y)}
+                self.threads.step_done(time.perf_counter() - began)
                 row["time_s"] = time.perf_counter() - start
                 # Averaged over the workers, so every worker takes the same decisions below.
                 row = distributed.mean(row, self.dist, self.device)
@@ -858,10 +859,17 @@ class Trainer:
                         post[f"valid {self.main_metric}"] = f"{last_valid[self.main_metric]:.4g}"
                     bar.set_postfix(post, refresh=False)
         finally:
-            signals.restore()
-            bar.close()
-            if log is not None:
-                log.close()
+            # The workers are stopped here, not left to the iterator's garbage collection: one
+            # still running at interpreter exit hangs it (see _stop_workers). A second signal
+            # meanwhile stops the run when this is done, not halfway.
+            with signals.held():
+                try:
+                    _stop_workers(batches)
+                finally:
+                    signals.restore()
+                    bar.close()
+                    if log is not None:
+                        log.close()
         if not main:
             # The others are done; rank 0 evaluates the best checkpoint and reports.
             return Run(self.run_dir, self.config, {}, self.model, self.task, [])
@@ -879,10 +887,11 @@ class Trainer:
             f"rnnkit train --resume {self.run_dir}"
         )
 
-    def _batches(self):
+    def _batches(self, ignore: tuple[int, ...] = ()):
         """The training batches from step ``self.step + 1`` on: this worker's rows of each
         step's global batch (all of it in one process), made here or, with ``train.workers``,
-        ahead of time by a DataLoader's processes."""
+        ahead of time by a DataLoader's processes, which ignore SIGINT and the signals
+        ``ignore``."""
         t, rank, world = self.config.train, self.dist.rank, self.dist.world_size
         steps = range(self.step + 1, t.steps + 1)
         if not t.workers:
@@ -892,7 +901,8 @@ class Trainer:
         part = functools.partial(self.task.train_batch_part, batch_size=t.batch_size, seed=t.seed,
                                  rank=rank, world=world)  # fmt: skip
         return DataLoader(_StepBatches(part, steps), batch_size=None, num_workers=t.workers,
-                          collate_fn=_as_made, prefetch_factor=4, worker_init_fn=_quiet_worker,
+                          collate_fn=_as_made, prefetch_factor=4,
+                          worker_init_fn=functools.partial(_quiet_worker, ignore=ignore),
                           # Its own generator: seeding the workers would otherwise draw from
                           # the global RNG, so dropout (and a resumed run) would differ.
                           generator=torch.Generator().manual_seed(t.seed))  # fmt: skip
@@ -944,7 +954,6 @@ class Trainer:
             "config": self.config.to_dict(),
             "task": self.task.state_dict(),
         }
-        self._saved_step = self.step
         ckpt.save_checkpoint(
             self.run_dir,
             step=self.step,
@@ -975,6 +984,15 @@ class Trainer:
         if isinstance(self.model, SequenceModel) and isinstance(x, tuple):
             x = x[0]  # (x, lengths) of series: the path depends on x alone
         return self.model.resolve_path(x)
+
+    def _path_reason(self) -> str:
+        """Why the recurrent layer (the first, if several) took the path it last took."""
+        from rnnkit.layers import Recurrent
+
+        for module in self.model.modules():
+            if isinstance(module, Recurrent) and module.last_choice is not None:
+                return module.last_choice.reason
+        return ""
 
     def _finish(self, stop: str) -> Run:
         best_dir = ckpt.checkpoint_dir(self.run_dir, "best")
@@ -1010,6 +1028,9 @@ class Trainer:
             "baseline_label": self.task.baseline_label,
             "target": target,
             "path": self._path(),
+            "path_reason": self._path_reason(),
+            "threads": self.threads.describe(),
+            "thread_switches": self.threads.switches,
             "device": str(self.device),
             "versions": {"rnnkit": rnnkit.__version__, "torch": torch.__version__},
         }
@@ -1041,12 +1062,15 @@ class Trainer:
 
 class _StopSignals:
     """While training in one process, SIGTERM and SIGINT (Ctrl-C) ask the loop to checkpoint
-    the step it is on and stop (a second one stops at once). Under torchrun the launcher
+    the step it is on and stop (a second one stops at once, or once the DataLoader workers are
+    stopped: see held). Under torchrun the launcher
     handles signals: workers are stopped, and resume from the last evaluation's checkpoint."""
 
     def __init__(self, *, enabled: bool) -> None:
         self.received: str | None = None
         self._previous: dict[int, Any] = {}
+        self._holding = False
+        self._second: str | None = None
         if not enabled or threading.current_thread() is not threading.main_thread():
             return
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -1056,23 +1080,80 @@ class _StopSignals:
             if previous is not signal.SIG_IGN and previous is not None:
                 self._previous[sig] = signal.signal(sig, self._handle)
 
+    @property
+    def handled(self) -> tuple[int, ...]:
+        return tuple(self._previous)
+
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.received is not None:
-            raise KeyboardInterrupt(f"stopped by a second {signal.Signals(signum).name}")
-        self.received = signal.Signals(signum).name
+        name = signal.Signals(signum).name
+        if self.received is None:
+            self.received = name
+        elif self._holding:
+            self._second = name
+        else:
+            raise KeyboardInterrupt(f"stopped by a second {name}")
+
+    @contextlib.contextmanager
+    def held(self):
+        """A second signal within the block stops the run when the block is done, not in
+        the middle of it."""
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+        if self._second is not None:
+            raise KeyboardInterrupt(f"stopped by a second {self._second}")
 
     def restore(self) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
 
 
-def _quiet_worker(worker_id: int) -> None:
-    """A DataLoader worker leaves Ctrl-C (SIGINT, sent to the whole foreground group) to the
-    training process, which checkpoints and stops. SIGTERM is left as it is: forked workers
-    inherit the training process's handler (tested with a SIGTERM to the process group);
-    ignoring it here made the DataLoader's shutdown hang for minutes. A worker that a
-    SIGTERM does kill (other start methods) is caught at the next batch in fit."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+_STOPS = {signal.SIGTERM, signal.SIGINT}
+
+
+@contextlib.contextmanager
+def _signals_blocked():
+    """SIGTERM and SIGINT held pending in this thread (and in processes forked in the block,
+    which inherit its mask) until the block is done."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _quiet_worker(worker_id: int, ignore: tuple[int, ...] = ()) -> None:
+    """A DataLoader worker leaves Ctrl-C (SIGINT, sent to the whole foreground group) and the
+    signals ``ignore`` (those the training process handles: a scheduler's SIGTERM, often sent
+    to the whole process group) to the training process, which checkpoints, stops its
+    workers itself (_stop_workers) and exits. Left to torch's handler (run before this), a
+    SIGTERM not from the parent kills the worker, and the parent's SIGCHLD handler raises
+    "DataLoader worker ... is killed by signal" at whatever line it is on. A worker that dies
+    any other way (an out-of-memory kill) is still reported that way, an error."""
+    for sig in {signal.SIGINT, *ignore}:
+        signal.signal(sig, signal.SIG_IGN)
+    # Forked with them blocked (_signals_blocked): ignored now, a pending one is dropped.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
+
+
+def _stop_workers(batches) -> None:
+    """Stop the DataLoader workers of the iterator ``batches``, if it has any. Waiting for
+    garbage collection is not enough: at interpreter exit torch's shutdown does nothing and
+    multiprocessing SIGTERMs (ignored, see _quiet_worker) and joins the workers, which wait
+    for their parent's next index forever. torch's shutdown tells them to stop; one still
+    alive after it (busy beyond its 10 s of joins) is killed."""
+    shutdown = getattr(batches, "_shutdown_workers", None)
+    if shutdown is None:  # made in this process: nothing to stop
+        return
+    try:
+        shutdown()
+    finally:
+        for worker in batches._workers:
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
 
 
 def _as_made(batch):
@@ -1121,6 +1202,11 @@ def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
             extra = f", coverage {row['coverage']:.2f}" if "coverage" in row else ""
             lines.append(f"    {k}. {row['model']:<16} MASE {row['mase']:.4g}, sMAPE "
                          f"{row['smape']:.4g}{extra} ({row['seconds']:.1f} s)")  # fmt: skip
+    if "threads" in summary:  # runs from before the thread policy have none
+        why = f" ({summary['path_reason']})" if summary.get("path_reason") else ""
+        lines.append(f"  path: {summary['path']}{why}; threads: {summary['threads']}")
+        for switch in summary.get("thread_switches", []):
+            lines.append(f"    switched {switch}")
     lines.append(f"  run directory: {run_dir}")
     return "\n".join(lines)
 

@@ -1,0 +1,185 @@
+"""CPU threads for torch: how many, how they wait, and a switch to one thread under contention.
+
+Measured on a 2-core machine (``benchmarks/bench_small.py``, BENCHMARKS.md "Small models on a
+busy machine"): a second thread speeds an idle small model up by ~1.5x, but as soon as anything
+else runs, OpenMP's threads spin at every barrier while their sibling waits for a core and the
+step gets 3x slower than one thread; the passive wait policy that fixes that halves idle speed.
+So ``auto``:
+
+1. sizes threads to the CPUs this process may use (affinity and cgroup quota, not the host's
+   count), shared among the processes rnnkit starts (DataLoader workers, ranks on one host);
+2. bounds OpenMP's spinning (``GOMP_SPINCOUNT``, set by the ``rnnkit`` command before torch
+   loads; a user's own setting wins), so a thread whose sibling is descheduled soon sleeps;
+3. while training, times steps at its thread count and, now and then, a few at one thread, and
+   keeps whichever is faster: contention shows up as steps, whatever causes it.
+
+Nothing here imports torch at module level: the command calls :func:`prepare_openmp` first.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import sys
+from dataclasses import dataclass, field
+
+#: Spin iterations before an OpenMP thread sleeps at a barrier (libgomp's default: 300000, or
+#: 1000 when threads outnumber CPUs). Chosen by bench_small.py (see BENCHMARKS.md).
+SPINCOUNT = "10000"
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on: its affinity mask, capped by a cgroup CPU quota."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    quota = _cgroup_quota()
+    if quota is not None:
+        cpus = min(cpus, max(1, math.ceil(quota)))
+    return max(1, cpus)
+
+
+def _cgroup_quota() -> float | None:
+    """CPUs granted by a cgroup quota (v2 ``cpu.max``, v1 ``cfs_quota_us``), None if unlimited."""
+    try:
+        with open("/sys/fs/cgroup/cpu.max", encoding="ascii") as f:
+            quota, period = f.read().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", encoding="ascii") as f:
+            quota = int(f.read())
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us", encoding="ascii") as f:
+            period = int(f.read())
+        return None if quota <= 0 else quota / period
+    except (OSError, ValueError):
+        return None
+
+
+def prepare_openmp() -> str | None:
+    """Bound OpenMP's spin-waiting before torch loads (libgomp reads it once, at load time).
+    Returns what was set, or None when torch is already loaded or the user set their own."""
+    if "torch" in sys.modules:
+        return None
+    if any(k in os.environ for k in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "KMP_BLOCKTIME")):
+        return None
+    os.environ["GOMP_SPINCOUNT"] = SPINCOUNT
+    os.environ.setdefault("KMP_BLOCKTIME", "1")  # the same idea for Intel's OpenMP (ms)
+    return f"GOMP_SPINCOUNT={SPINCOUNT}"
+
+
+def wait_policy() -> str:
+    """How OpenMP's threads wait, as the environment set it."""
+    for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME"):
+        if name in os.environ:
+            return f"{name}={os.environ[name]}"
+    return "OpenMP's default spinning"
+
+
+@dataclass
+class ThreadPolicy:
+    """The thread count in force, why, and (``adaptive``) the step timings that revise it.
+
+    Call :meth:`step_done` after every training step with its duration in seconds.
+    """
+
+    threads: int
+    reason: str
+    adaptive: bool = False
+    #: steps per trial window; the first window after a switch is dropped (pool resize).
+    window: int = 5
+    #: steps between trials of the other count; doubles each time a trial confirms the choice.
+    interval: int = 100
+    max_interval: int = 3200
+    switches: list[str] = field(default_factory=list)
+    _base: int = 0
+    _phase: str = "warmup"
+    _samples: list[float] = field(default_factory=list)
+    _current_ms: float = 0.0
+    _since: int = 0
+
+    def describe(self) -> str:
+        how = "; adapts to contention" if self.adaptive and self._base > 1 else ""
+        plural = "s" * (self.threads != 1)
+        return f"{self.threads} thread{plural} ({self.reason}; {wait_policy()}{how})"
+
+    def step_done(self, seconds: float) -> None:
+        if not self.adaptive or self._base <= 1:
+            return
+        self._samples.append(seconds)
+        if self._phase == "warmup":  # first steps: allocator growth, primitive creation
+            if len(self._samples) >= self.window:
+                self._samples.clear()
+                self._phase = "measure"
+            return
+        if self._phase == "measure":
+            if len(self._samples) >= self.window:
+                self._current_ms = 1e3 * statistics.median(self._samples)
+                self._samples.clear()
+                self._phase, self._since = "run", 0
+            return
+        if self._phase == "run":
+            self._since += 1
+            recent = 1e3 * statistics.median(self._samples[-3:])
+            # Steps far slower than the last measurement: contention may have arrived.
+            sudden = len(self._samples) >= 3 and recent > 2 * self._current_ms
+            if self._since >= self.interval or sudden:
+                self._current_ms = recent  # the trial is judged against the steps just before
+                self._samples.clear()
+                self._phase = "settle"
+                self._set(1 if self.threads > 1 else self._base)
+            elif len(self._samples) > 3:
+                self._samples = self._samples[-3:]
+            return
+        if self._phase == "settle":  # the first step after a switch resizes the thread pool
+            self._samples.clear()
+            self._phase = "trial"
+            return
+        if self._phase == "trial" and len(self._samples) >= self.window:
+            trial_ms = 1e3 * statistics.median(self._samples)
+            self._samples.clear()
+            other = 1 if self.threads == self._base else self._base
+            if trial_ms < 0.9 * self._current_ms:  # the trial count is clearly faster: keep it
+                self.switches.append(
+                    f"{other} -> {self.threads} threads ({self._current_ms:.1f} -> "
+                    f"{trial_ms:.1f} ms a step)"
+                )
+                self._current_ms = trial_ms
+                self.interval = 100
+            else:  # back to the count we had, and ask again less often
+                self._set(other)
+                self.interval = min(self.max_interval, 2 * self.interval)
+            self._phase, self._since = "measure", 0
+
+    def _set(self, n: int) -> None:
+        import torch
+
+        torch.set_num_threads(n)
+        self.threads = n
+
+
+def apply_policy(setting: int | str | None = "auto", *, processes: int = 1,
+                 adaptive: bool = True) -> ThreadPolicy:  # fmt: skip
+    """Set torch's thread count by ``setting``: a number (kept as given), None (torch's own
+    default, untouched) or ``"auto"`` (see the module docstring); ``processes`` is how many
+    processes of this run share the CPUs (this one included)."""
+    import torch
+
+    if setting is None:
+        return ThreadPolicy(torch.get_num_threads(), "torch's default")
+    if setting != "auto":
+        torch.set_num_threads(int(setting))
+        return ThreadPolicy(int(setting), "as asked")
+    if "OMP_NUM_THREADS" in os.environ:  # the user's (or torchrun's) own choice
+        threads = torch.get_num_threads()
+        return ThreadPolicy(threads, f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
+    cpus = available_cpus()
+    threads = max(1, cpus // max(1, processes))
+    torch.set_num_threads(threads)
+    shared = f", shared by {processes} processes" if processes > 1 else ""
+    policy = ThreadPolicy(threads, f"{cpus} CPUs available{shared}", adaptive=adaptive)
+    policy._base = threads
+    return policy

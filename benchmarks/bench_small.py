@@ -39,8 +39,7 @@ SETTINGS = {
     "torch default (2 threads)": ({}, "default"),
     "1 thread": ({}, "1"),
     "2 threads, OMP_WAIT_POLICY=PASSIVE": ({"OMP_WAIT_POLICY": "PASSIVE"}, "default"),
-    "2 threads, GOMP_SPINCOUNT=10000": ({"GOMP_SPINCOUNT": "10000"}, "default"),
-    "2 threads, GOMP_SPINCOUNT=100000": ({"GOMP_SPINCOUNT": "100000"}, "default"),
+    "2 threads, GOMP_SPINCOUNT=1000": ({"GOMP_SPINCOUNT": "1000"}, "default"),
     "rnnkit --threads auto": ({}, "auto"),
 }
 
@@ -48,9 +47,8 @@ SETTINGS = {
 def worker(threads: str, steps: int, warmup: int) -> None:
     """Time the bare loop in this process; print one JSON line."""
     if threads == "auto":
-        from rnnkit.training.threads import apply_policy, prepare_openmp
+        from rnnkit.training.threads import apply_policy
 
-        prepare_openmp()  # what the rnnkit command does before torch loads
         policy = apply_policy("auto")
     import torch
     from torch import nn
@@ -82,7 +80,9 @@ def spawn(setting: str, steps: int, warmup: int) -> subprocess.Popen:
     env, threads = SETTINGS[setting]
     cmd = [sys.executable, __file__, "--worker", threads, "--steps", str(steps),
            "--warmup", str(warmup)]  # fmt: skip
-    return subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE, text=True)
+    # Huge pages as `import rnnkit` sets them, in every worker: only the threads differ.
+    env = {**os.environ, "THP_MEM_ALLOC_ENABLE": "1", **env}
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
 
 
 def result(process: subprocess.Popen) -> dict:
@@ -196,6 +196,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--only", nargs="*", help="substrings of setting names to keep")
+    parser.add_argument("--rounds", type=int, default=3, help="repeats of the thread table")
     parser.add_argument("--section", choices=["all", "threads", "trainer", "startup"],
                         default="all")  # fmt: skip
     args = parser.parse_args()
@@ -214,37 +215,38 @@ def threads_section(args) -> None:
     from rnnkit.layers.paths import describe_cpu
 
     settings = [s for s in SETTINGS if not args.only or any(o in s for o in args.only)]
-    table = {}
-    for setting in settings:
-        idle = result(spawn(setting, args.steps, args.warmup))
-        busy_proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-        try:
-            time.sleep(0.5)
-            busy = result(spawn(setting, args.steps, args.warmup))
-        finally:
-            busy_proc.kill()
-            busy_proc.wait()
-        pair = [spawn(setting, args.steps, args.warmup) for _ in range(2)]
-        pair_ms = statistics.mean(result(p)["median_ms"] for p in pair)
-        table[setting] = (idle, busy, pair_ms)
-        print(f"  {setting}: idle {idle['median_ms']:.1f} ms, busy {busy['median_ms']:.1f} ms, "
-              f"pair {pair_ms:.1f} ms", flush=True)  # fmt: skip
+    samples = {s: {"idle": [], "busy": [], "pair": []} for s in settings}
+    for round_ in range(args.rounds):  # settings interleaved: a slow spell hits all alike
+        for setting in settings:
+            idle = result(spawn(setting, args.steps, args.warmup))["median_ms"]
+            busy_proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            try:
+                time.sleep(0.3)
+                busy = result(spawn(setting, args.steps, args.warmup))["median_ms"]
+            finally:
+                busy_proc.kill()
+                busy_proc.wait()
+            pair = [spawn(setting, args.steps, args.warmup) for _ in range(2)]
+            pair_ms = statistics.mean(result(p)["median_ms"] for p in pair)
+            for name, ms in (("idle", idle), ("busy", busy), ("pair", pair_ms)):
+                samples[setting][name].append(ms)
+            print(f"  round {round_ + 1}, {setting}: idle {idle:.1f} ms, busy {busy:.1f} ms, "
+                  f"pair {pair_ms:.1f} ms", flush=True)  # fmt: skip
+    med = {s: {k: statistics.median(v) for k, v in d.items()} for s, d in samples.items()}
     print()
     print(f"CPU: {describe_cpu()}; {os.cpu_count()} CPUs; nn.LSTM(1, 128) + linear, B=64, T=24, "
-          f"Adam; median of {args.steps} steps after {args.warmup}")  # fmt: skip
-    ref_idle = table.get("torch default (2 threads)", (None,))[0]
-    lone1 = table.get("1 thread", (None,))[0]
-    print(
-        "| setting | idle ms | busy ms | busy / idle | pair ms (each) | pair / lone 1-thread "
-        "| idle / torch default |"
-    )
+          f"Adam; each cell the median over {args.rounds} rounds of a process's median step time "
+          f"({args.steps} steps after {args.warmup}); THP_MEM_ALLOC_ENABLE=1 in all")  # fmt: skip
+    ref_idle = med.get("torch default (2 threads)", {}).get("idle")
+    lone1 = med.get("1 thread", {}).get("idle")
+    print("| setting | idle ms | busy ms | busy / idle | pair ms (each) | pair / lone 1-thread "
+          "| idle / torch default |")  # fmt: skip
     print("|---|---|---|---|---|---|---|")
-    for setting, (idle, busy, pair_ms) in table.items():
-        i, b = idle["median_ms"], busy["median_ms"]
-        r_pair = f"{pair_ms / lone1['median_ms']:.2f}" if lone1 else "-"
-        r_ref = f"{i / ref_idle['median_ms']:.2f}" if ref_idle else "-"
-        print(f"| {setting} | {i:.1f} | {b:.1f} | {b / i:.2f} | {pair_ms:.1f} | {r_pair} "
-              f"| {r_ref} |")  # fmt: skip
+    for setting, m in med.items():
+        i, b, p = m["idle"], m["busy"], m["pair"]
+        r_pair = f"{p / lone1:.2f}" if lone1 else "-"
+        r_ref = f"{i / ref_idle:.2f}" if ref_idle else "-"
+        print(f"| {setting} | {i:.1f} | {b:.1f} | {b / i:.2f} | {p:.1f} | {r_pair} | {r_ref} |")
 
 
 if __name__ == "__main__":

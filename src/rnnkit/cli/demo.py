@@ -11,6 +11,8 @@ import argparse
 import shutil
 from pathlib import Path
 
+from rnnkit.training.threads import threads_setting
+
 NEXT_STEPS = """\
 What to try next:
   rnnkit train --task adding --seq-len 200 --cell lstm --init chrono --clip 1.0 --lr 2e-3
@@ -42,7 +44,8 @@ def add_parser(sub) -> None:
     p.add_argument("--hidden", type=int, default=128, help="hidden units (default: 128)")
     p.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (default: 2e-3)")
     p.add_argument("--seed", type=int, default=0, help="seed of initialization and batches")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=threads_setting, default="auto",
+                   help="CPU threads: 'auto' (default; see rnnkit info) or a number")  # fmt: skip
     p.add_argument(
         "--out", default="runs/demo", help="where runs and plots go (default: runs/demo)"
     )
@@ -77,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
             steps=args.steps,
             eval_every=100,
             seed=args.seed,
+            # A solved model stops: the budget is the same, and the demo stays a few minutes.
+            stop_at_target=True,
             threads=args.threads,
             quiet=args.quiet,
             out=str(run_dir),

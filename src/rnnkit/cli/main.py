@@ -36,6 +36,7 @@ from rnnkit.training.config import (
     flat_name,
     parse_value,
 )
+from rnnkit.training.threads import threads_setting
 
 if TYPE_CHECKING:
     import torch
@@ -646,7 +647,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="time fused against custom where both can run a cell (as training does "
         "on first sight of a shape), then list every path choice cached here",
     )
-    p.add_argument("--threads", default="auto", type=_threads_arg,
+    p.add_argument("--threads", default="auto", type=threads_setting,
                    help="'auto' (default) or a number: the thread policy to show")  # fmt: skip
     p.set_defaults(func=info)
 
@@ -668,23 +669,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _threads_arg(text: str) -> int | str:
-    if text == "auto":
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got {text!r}")
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
-    # Before torch loads (libgomp reads it then): bounded spin-waiting, see training/threads.py.
-    from rnnkit.training.threads import prepare_openmp
-
-    prepare_openmp()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     args.argv = argv

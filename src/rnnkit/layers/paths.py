@@ -112,13 +112,20 @@ class _Cache:
 
     def __init__(self) -> None:
         self.choices: dict[str, Choice] = {}
-        self.loaded_from: Path | None = None
+        self.loaded_for: tuple | None = None
 
     def _load(self) -> None:
-        file = cache_file()
-        if self.loaded_from == file or not _disk_enabled():
+        # Read the file again only when the settings that name it change (a forward pass
+        # looks its path up here: this check is kept to a few dictionary reads).
+        env = os.environ
+        settings = (env.get("RNNKIT_CACHE_DIR"), env.get("XDG_CACHE_HOME"),
+                    env.get("RNNKIT_PATH_CACHE"))  # fmt: skip
+        if self.loaded_for == settings:
             return
-        self.loaded_from = file
+        self.loaded_for = settings
+        if not _disk_enabled():
+            return
+        file = cache_file()
         for key, value in _read(file).items():
             self.choices.setdefault(key, value)
 
@@ -142,7 +149,7 @@ class _Cache:
 
     def clear(self) -> None:
         self.choices.clear()
-        self.loaded_from = None
+        self.loaded_for = None
 
 
 def _read(file: Path) -> dict[str, Choice]:

@@ -147,6 +147,9 @@ class Recurrent(nn.Module):
         self.cell_type = cell
         #: the path the last forward pass took, and why (for run logs and ``rnnkit info``)
         self.last_choice: paths.Choice | None = None
+        # The layer as the path cache knows it (cells and their options are fixed from here).
+        self._description = (f"{cell.__name__}({self.cells[0].extra_repr()}) L={num_layers} "
+                             f"dirs={self.num_directions}")  # fmt: skip
 
     # -- public --------------------------------------------------------------------------------
     def resolve_path(self, x: Tensor | None = None) -> str:
@@ -204,13 +207,11 @@ class Recurrent(nn.Module):
         if not paths.measuring() or batch is None or steps is None or _tracing():
             why = "measuring off" if not paths.measuring() else "shape unknown"
             return self._with_precision(paths.Choice(rule, f"fixed rule ({why})"), x_tm)
-        train = torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
+        train = torch.is_grad_enabled() and self.cells[0].weight_ih.requires_grad
         dtype = self.cells[0].weight_ih.dtype if x_tm is None else x_tm.dtype
         if torch.is_autocast_enabled(device.type):
             dtype = torch.get_autocast_dtype(device.type)
-        layer = (f"{self.cell_type.__name__}({self.cells[0].extra_repr()}) L={self.num_layers} "
-                 f"dirs={self.num_directions}")  # fmt: skip
-        key = paths.key(layer, batch, steps, dtype, device, train)
+        key = paths.key(self._description, batch, steps, dtype, device, train)
         known = paths.CACHE.get(key)
         if known is None and x_tm is None:
             return self._with_precision(paths.Choice(rule, "fixed rule (not measured yet)"), x_tm)

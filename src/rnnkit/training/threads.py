@@ -1,32 +1,41 @@
-"""CPU threads for torch: how many, how they wait, and a switch to one thread under contention.
+"""CPU threads for torch: how many, and a switch to one thread while others compete for the cores.
 
 Measured on a 2-core machine (``benchmarks/bench_small.py``, BENCHMARKS.md "Small models on a
-busy machine"): a second thread speeds an idle small model up by ~1.5x, but as soon as anything
-else runs, OpenMP's threads spin at every barrier while their sibling waits for a core and the
-step gets 3x slower than one thread; the passive wait policy that fixes that halves idle speed.
-So ``auto``:
+busy machine"): a second thread speeds an idle small model up, but as soon as anything else
+runs, OpenMP's threads spin at every barrier while their sibling waits for a core and a step
+gets 2-3x slower than with one thread. OpenMP's passive wait policy fixes that and halves idle
+speed; a bounded spin count (``GOMP_SPINCOUNT`` 1000 to 100000) was no better than the default
+under load, and worse at 10000 and above. So ``auto``:
 
 1. sizes threads to the CPUs this process may use (affinity and cgroup quota, not the host's
-   count), shared among the processes rnnkit starts (DataLoader workers, ranks on one host);
-2. bounds OpenMP's spinning (``GOMP_SPINCOUNT``, set by the ``rnnkit`` command before torch
-   loads; a user's own setting wins), so a thread whose sibling is descheduled soon sleeps;
-3. while training, times steps at its thread count and, now and then, a few at one thread, and
-   keeps whichever is faster: contention shows up as steps, whatever causes it.
+   count), shared among the processes of the run (DataLoader workers, ranks on one host);
+2. while training, times a few steps at its thread count and then a few at one thread, keeps
+   whichever is clearly faster, and asks again now and then (sooner when steps suddenly get
+   slower): contention shows up in step times, whatever causes it.
 
-Nothing here imports torch at module level: the command calls :func:`prepare_openmp` first.
+``OMP_NUM_THREADS`` (which torchrun sets) or a number fixes the count.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import statistics
-import sys
 from dataclasses import dataclass, field
 
-#: Spin iterations before an OpenMP thread sleeps at a barrier (libgomp's default: 300000, or
-#: 1000 when threads outnumber CPUs). Chosen by bench_small.py (see BENCHMARKS.md).
-SPINCOUNT = "10000"
+
+def threads_setting(text: str) -> int | str:
+    """An argparse type: ``auto`` or a positive number of threads."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got {text!r}")
+    return value
 
 
 def available_cpus() -> int:
@@ -59,18 +68,6 @@ def _cgroup_quota() -> float | None:
         return None
 
 
-def prepare_openmp() -> str | None:
-    """Bound OpenMP's spin-waiting before torch loads (libgomp reads it once, at load time).
-    Returns what was set, or None when torch is already loaded or the user set their own."""
-    if "torch" in sys.modules:
-        return None
-    if any(k in os.environ for k in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "KMP_BLOCKTIME")):
-        return None
-    os.environ["GOMP_SPINCOUNT"] = SPINCOUNT
-    os.environ.setdefault("KMP_BLOCKTIME", "1")  # the same idea for Intel's OpenMP (ms)
-    return f"GOMP_SPINCOUNT={SPINCOUNT}"
-
-
 def wait_policy() -> str:
     """How OpenMP's threads wait, as the environment set it."""
     for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME"):
@@ -89,8 +86,11 @@ class ThreadPolicy:
     threads: int
     reason: str
     adaptive: bool = False
-    #: steps per trial window; the first window after a switch is dropped (pool resize).
-    window: int = 5
+    #: steps per trial window; the first step after a switch is dropped (pool resize).
+    window: int = 7
+    #: steps before the first window: the first 10-30 steps of a process run slow (allocator
+    #: growth, oneDNN primitive creation, a second vCPU not yet scheduled).
+    warmup: int = 20
     #: steps between trials of the other count; doubles each time a trial confirms the choice.
     interval: int = 100
     max_interval: int = 3200
@@ -100,6 +100,7 @@ class ThreadPolicy:
     _samples: list[float] = field(default_factory=list)
     _current_ms: float = 0.0
     _since: int = 0
+    _tried: bool = False
 
     def describe(self) -> str:
         how = "; adapts to contention" if self.adaptive and self._base > 1 else ""
@@ -110,8 +111,8 @@ class ThreadPolicy:
         if not self.adaptive or self._base <= 1:
             return
         self._samples.append(seconds)
-        if self._phase == "warmup":  # first steps: allocator growth, primitive creation
-            if len(self._samples) >= self.window:
+        if self._phase == "warmup":
+            if len(self._samples) >= self.warmup:
                 self._samples.clear()
                 self._phase = "measure"
             return
@@ -120,10 +121,15 @@ class ThreadPolicy:
                 self._current_ms = 1e3 * statistics.median(self._samples)
                 self._samples.clear()
                 self._phase, self._since = "run", 0
+                if not self._tried:  # the first trial at once: a busy machine is found early
+                    self._tried = True
+                    self._since = self.interval
             return
         if self._phase == "run":
             self._since += 1
             recent = 1e3 * statistics.median(self._samples[-3:])
+            if self._since > self.interval:  # the first trial: judged against the measurement
+                recent = self._current_ms
             # Steps far slower than the last measurement: contention may have arrived.
             sudden = len(self._samples) >= 3 and recent > 2 * self._current_ms
             if self._since >= self.interval or sudden:
@@ -148,7 +154,7 @@ class ThreadPolicy:
                     f"{trial_ms:.1f} ms a step)"
                 )
                 self._current_ms = trial_ms
-                self.interval = 100
+                self.interval = 50  # a wrong switch (a noisy window) is undone soon
             else:  # back to the count we had, and ask again less often
                 self._set(other)
                 self.interval = min(self.max_interval, 2 * self.interval)

@@ -387,7 +387,9 @@ class Trainer:
         # Ranks on this host and DataLoader workers share its CPUs (torchrun also sets
         # OMP_NUM_THREADS, which 'auto' keeps).
         local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-        self.threads = threads.apply_policy(t.threads, processes=local_ranks * (1 + t.workers))
+        # A switch of thread count changes float rounding: --deterministic keeps one count.
+        self.threads = threads.apply_policy(t.threads, processes=local_ranks * (1 + t.workers),
+                                            adaptive=not t.deterministic)  # fmt: skip
         # Under torchrun: join the workers (gloo or NCCL) and take this worker's GPU.
         self.dist, self.device = distributed.setup(resolve_device(t.device))
         if t.deterministic:

@@ -134,7 +134,7 @@ def trainer_section(steps: int) -> None:
         for x, y in batches:
             start = time.perf_counter()
             opt.zero_grad(set_to_none=True)
-            loss = task.loss(model(x), y)
+            loss = task.loss(model(*x) if isinstance(x, tuple) else model(x), y)
             loss.backward()
             opt.step()
             loss.item()
@@ -192,7 +192,7 @@ def startup_section(repeat: int = 5) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--only", nargs="*", help="substrings of setting names to keep")

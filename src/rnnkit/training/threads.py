@@ -88,9 +88,11 @@ class ThreadPolicy:
     adaptive: bool = False
     #: steps per trial window; the first step after a switch is dropped (pool resize).
     window: int = 7
-    #: steps before the first window: the first 10-30 steps of a process run slow (allocator
-    #: growth, oneDNN primitive creation, a second vCPU not yet scheduled).
+    #: steps (and seconds, whichever is later) before the first window: a process's first
+    #: 10-40 steps run slow at two threads on the build VM (allocator growth, oneDNN primitive
+    #: creation, a second vCPU not yet up to speed), which would make one thread look faster.
     warmup: int = 20
+    warmup_s: float = 0.5
     #: steps between trials of the other count; doubles each time a trial confirms the choice.
     interval: int = 100
     max_interval: int = 3200
@@ -112,7 +114,7 @@ class ThreadPolicy:
             return
         self._samples.append(seconds)
         if self._phase == "warmup":
-            if len(self._samples) >= self.warmup:
+            if len(self._samples) >= self.warmup and sum(self._samples) >= self.warmup_s:
                 self._samples.clear()
                 self._phase = "measure"
             return

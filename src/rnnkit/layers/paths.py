@@ -78,12 +78,19 @@ def cpu_flags() -> tuple[str, ...]:
     return ()
 
 
+#: Environment settings that cap the instruction sets torch's libraries use (oneDNN, MKL, ATen).
+CAPS = ("ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY")
+
+
 def describe_cpu() -> str:
     """One line naming the CPU, its flags and what torch's kernels use, e.g.
-    ``AMD EPYC (avx2 avx512f avx512_bf16; torch kernels AVX512)``."""
+    ``AMD EPYC (avx2 avx512f avx512_bf16; torch kernels AVX512)``, and the instruction-set
+    caps set in the environment (how an AVX2-only CPU is simulated on a newer one)."""
     capability = torch.backends.cpu.get_cpu_capability()
     flags = " ".join(cpu_flags()) or "flags unknown"
-    return f"{cpu_name()} ({flags}; torch kernels {capability})"
+    caps = [f"{name}={os.environ[name]}" for name in CAPS[:2] if name in os.environ]
+    capped = f"; capped by {' '.join(caps)}" if caps else ""
+    return f"{cpu_name()} ({flags}; torch kernels {capability}{capped})"
 
 
 def cache_file() -> Path:
@@ -93,7 +100,7 @@ def cache_file() -> Path:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         root = os.path.join(base, "rnnkit")
     # The oneDNN ISA cap changes which kernels exist, so it is part of the machine's identity.
-    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "") + os.environ.get("ATEN_CPU_CAPABILITY", "")
+    isa = "".join(os.environ.get(name, "") for name in CAPS)
     ident = f"{cpu_name()}|{' '.join(cpu_flags())}|{isa}|torch {torch.__version__}"
     digest = hashlib.sha256(ident.encode()).hexdigest()[:16]
     return Path(root) / f"paths-{digest}.json"
@@ -190,8 +197,9 @@ def key(layer: str, batch: int, steps: int, dtype: torch.dtype, device: torch.de
 def fastest(jobs: dict[str, Callable[[], None]], *, budget_s: float = 0.5) -> Timings:
     """Time every job: one untimed call each (oneDNN primitive creation, allocator growth),
     then rounds with the jobs interleaved, at least three (two left a 14% wrong pick in
-    bench_core --sweep on a noisy VM) and up to five while within ``budget_s``. Returns each job's fastest call in ms: interference from other processes
-    only ever slows a call, so the minimum is the least noisy estimate."""
+    bench_core --sweep on a noisy VM) and up to five while within ``budget_s``. Returns each
+    job's fastest call in ms: interference from other processes only ever slows a call, so the
+    minimum is the least noisy estimate."""
     for job in jobs.values():
         job()
     best = {name: float("inf") for name in jobs}

@@ -156,3 +156,68 @@ def test_without_a_kernel_in_the_autocast_dtype_the_fused_op_runs_in_float32(mon
     assert "no bfloat16 version on this CPU, so it runs in float32" in reason
     out.sum().backward()
     assert all(p.grad is not None and p.grad.isfinite().all() for p in rnn.parameters())
+
+
+def test_timing_is_invisible_to_the_callers_saved_tensor_hooks(measuring):
+    """Non-reentrant checkpointing and the trainer's memory check count saved tensors through
+    saved-tensor hooks: a first call that times the paths saves what the chosen path alone
+    saves, and checkpointing works on it."""
+    torch.manual_seed(0)
+    rnn = Recurrent("gru", D, H, num_layers=2)
+    x = torch.randn(B, T, D, requires_grad=True)
+    counts = []
+
+    def count(tensor):
+        counts[-1] += 1
+        return tensor
+
+    for _ in range(2):  # the first call times the paths, the second finds the choice
+        counts.append(0)
+        with torch.autograd.graph.saved_tensors_hooks(count, lambda t: t):
+            rnn(x)[0].sum().backward()
+    assert counts[0] == counts[1]
+    paths.CACHE.clear()
+    twin = Recurrent("lstm", D, H)
+    out = torch.utils.checkpoint.checkpoint(lambda v: twin(v)[0], x, use_reentrant=False)
+    out.sum().backward()  # would raise CheckpointError if the timing's tensors were counted
+    assert twin.explain_path(x).reason.startswith("measured")
+
+
+def test_deterministic_algorithms_take_the_fixed_rule(measuring, monkeypatch):
+    monkeypatch.setattr(paths, "fastest", lambda jobs, **kw: pytest.fail("timed"))
+    torch.use_deterministic_algorithms(True)
+    try:
+        choice = Recurrent("gru", D, H).explain_path(torch.randn(B, T, D))
+    finally:
+        torch.use_deterministic_algorithms(False)
+    assert choice.reason == "fixed rule (deterministic: no timing-dependent choice)"
+
+
+def test_a_cache_entry_naming_another_path_is_measured_again(measuring):
+    rnn = Recurrent("gru", D, H)
+    x = torch.randn(B, T, D)
+    rnn.explain_path(x)
+    file = paths.cache_file()
+    data = json.loads(file.read_text())
+    for value in data.values():
+        value["path"] = "reference"
+    file.write_text(json.dumps(data))
+    paths.CACHE.clear()
+    assert rnn.explain_path(x).path in ("fused", "custom")
+
+
+def test_the_precision_probe_ignores_grad_mode_and_draws_no_random_numbers():
+    paths.fused_runs_in.cache_clear()
+    try:
+        rng = torch.random.get_rng_state()
+        with torch.no_grad():
+            in_no_grad = paths.fused_runs_in("gru", "cpu", torch.bfloat16)
+        assert torch.equal(rng, torch.random.get_rng_state())
+        paths.fused_runs_in.cache_clear()
+        with torch.inference_mode():
+            in_inference = paths.fused_runs_in("gru", "cpu", torch.bfloat16)
+        paths.fused_runs_in.cache_clear()
+        assert in_no_grad == in_inference == paths.fused_runs_in("gru", "cpu", torch.bfloat16)
+        assert in_no_grad  # torch's GRU has a generic bfloat16 kernel on every CPU
+    finally:
+        paths.fused_runs_in.cache_clear()

@@ -204,8 +204,16 @@ class Recurrent(nn.Module):
         if device is not None and device.type != "cpu":
             return self._with_precision(paths.Choice("fused", "cuDNN on GPU"), x_tm)
         rule = self._rule(batch, steps)
-        if not paths.measuring() or batch is None or steps is None or _tracing():
-            why = "measuring off" if not paths.measuring() else "shape unknown"
+        why = None
+        if not paths.measuring():
+            why = "measuring off"
+        elif torch.are_deterministic_algorithms_enabled():
+            why = "deterministic: no timing-dependent choice"
+        elif batch is None or steps is None:
+            why = "shape unknown"
+        elif _tracing():
+            why = "tracing or compiling"
+        if why is not None:
             return self._with_precision(paths.Choice(rule, f"fixed rule ({why})"), x_tm)
         train = torch.is_grad_enabled() and self.cells[0].weight_ih.requires_grad
         dtype = self.cells[0].weight_ih.dtype if x_tm is None else x_tm.dtype
@@ -213,6 +221,8 @@ class Recurrent(nn.Module):
             dtype = torch.get_autocast_dtype(device.type)
         key = paths.key(self._description, batch, steps, dtype, device, train)
         known = paths.CACHE.get(key)
+        if known is not None and known.path not in ("fused", "custom"):
+            known = None  # an edited cache file: measured again
         if known is None and x_tm is None:
             return self._with_precision(paths.Choice(rule, "fixed rule (not measured yet)"), x_tm)
         if known is None:

@@ -25,16 +25,20 @@ import statistics
 from dataclasses import dataclass, field
 
 
-def threads_setting(text: str) -> int | str:
-    """An argparse type: ``auto`` or a positive number of threads."""
+def threads_setting(text: str) -> int | str | None:
+    """An argparse type: ``auto``, ``none`` (torch's default) or a positive number."""
     if text == "auto":
         return text
+    if text.lower() == "none":
+        return None
     try:
         value = int(text)
     except ValueError:
         value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto', 'none' or a positive integer, got {text!r}"
+        )
     return value
 
 

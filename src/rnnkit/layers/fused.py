@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from rnnkit.cells import GRUCell, LSTMCell, LSTMState, RNNCell
+from rnnkit.cells import GRUCell, LSTMCell, LSTMState, RNNCell, map_state
 from rnnkit.layers import paths
 
 
@@ -64,7 +64,7 @@ def run_layer(cells, x: Tensor, state, lengths: Tensor | None, batch_sizes, trai
             # AVX-512 bf16): the op runs in the parameters' dtype, outside autocast.
             with torch.autocast(device, enabled=False):
                 like = cell.weight_ih.dtype
-                state = None if state is None else _cast_state(state, like)
+                state = map_state(lambda t: t.to(like), state)
                 return run_layer(cells, x.to(like), state, lengths, batch_sizes, training)
     T = x.shape[0]
     bidirectional = len(cells) == 2
@@ -97,9 +97,3 @@ def run_layer(cells, x: Tensor, state, lengths: Tensor | None, batch_sizes, trai
     if lengths is not None:
         out, _ = pad_packed_sequence(PackedSequence(out, packed.batch_sizes), total_length=T)
     return out, finals
-
-
-def _cast_state(state, dtype: torch.dtype):
-    if isinstance(state, Tensor):
-        return state.to(dtype)
-    return type(state)(*(s.to(dtype) if isinstance(s, Tensor) else s for s in state))

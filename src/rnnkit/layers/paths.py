@@ -163,6 +163,7 @@ def _read(file: Path) -> dict[str, Choice]:
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
         return {k: Choice(str(v["path"]), str(v["reason"]), dict(v.get("timings", {})))
+                # An entry naming another path (an edited file) is measured again.
                 for k, v in data.items() if v["path"] in ("fused", "custom")}  # fmt: skip
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return {}  # missing or damaged: measured again
@@ -218,11 +219,8 @@ def _same(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
-def choose(key_: str, jobs: dict[str, Callable[[], None]]) -> Choice:
-    """The cached choice for ``key_``, or the fastest of ``jobs`` (timed now and cached)."""
-    known = CACHE.get(key_)
-    if known is not None and known.path in jobs:
-        return known
+def measure(key_: str, jobs: dict[str, Callable[[], None]]) -> Choice:
+    """The fastest of ``jobs`` (path -> one call), timed now and cached under ``key_``."""
     # Random draws while timing (dropout masks) must not shift the run's random stream, and
     # its saved tensors must not reach the caller's saved-tensor hooks (non-reentrant
     # checkpointing counts them; the trainer's memory check measures with them): identity

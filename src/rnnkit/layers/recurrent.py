@@ -221,14 +221,12 @@ class Recurrent(nn.Module):
             dtype = torch.get_autocast_dtype(device.type)
         key = paths.key(self._description, batch, steps, dtype, device, train)
         known = paths.CACHE.get(key)
-        if known is not None and known.path not in ("fused", "custom"):
-            known = None  # an edited cache file: measured again
         if known is None and x_tm is None:
             return self._with_precision(paths.Choice(rule, "fixed rule (not measured yet)"), x_tm)
         if known is None:
             jobs = {p: self._timing_job(p, x_tm, state, lengths, batch_sizes, train)
                     for p in ("fused", "custom")}  # fmt: skip
-            known = paths.choose(key, jobs)
+            known = paths.measure(key, jobs)
         return self._with_precision(known, x_tm)
 
     def _rule(self, batch: int | None, steps: int | None) -> str:
@@ -259,7 +257,7 @@ class Recurrent(nn.Module):
         return paths.Choice(choice.path, reason, choice.timings)
 
     def _timing_job(self, path, x_tm, state, lengths, batch_sizes, train):
-        """One call of ``path`` on (detached copies of) this input, for :func:`paths.choose`:
+        """One call of ``path`` on (detached copies of) this input, for :func:`paths.measure`:
         forward, and with ``train`` the backward to the weights and the input too."""
 
         def job() -> None:

@@ -125,24 +125,21 @@ class ThreadPolicy:
         if self._phase == "measure":
             if len(self._samples) >= self.window:
                 self._current_ms = 1e3 * statistics.median(self._samples)
-                self._samples.clear()
-                self._phase, self._since = "run", 0
-                if not self._tried:  # the first trial at once: a busy machine is found early
+                if self._tried:
+                    self._samples.clear()
+                    self._phase, self._since = "run", 0
+                else:  # the first trial at once: a busy machine is found early
                     self._tried = True
-                    self._since = self.interval
+                    self._start_trial()
             return
         if self._phase == "run":
             self._since += 1
             recent = 1e3 * statistics.median(self._samples[-3:])
-            if self._since > self.interval:  # the first trial: judged against the measurement
-                recent = self._current_ms
             # Steps far slower than the last measurement: contention may have arrived.
             sudden = len(self._samples) >= 3 and recent > 2 * self._current_ms
             if self._since >= self.interval or sudden:
                 self._current_ms = recent  # the trial is judged against the steps just before
-                self._samples.clear()
-                self._phase = "settle"
-                self._set(1 if self.threads > 1 else self._base)
+                self._start_trial()
             elif len(self._samples) > 3:
                 self._samples = self._samples[-3:]
             return
@@ -165,6 +162,12 @@ class ThreadPolicy:
                 self._set(other)
                 self.interval = min(self.max_interval, 2 * self.interval)
             self._phase, self._since = "measure", 0
+
+    def _start_trial(self) -> None:
+        """Switch to the other count; its steps are timed from the next step but one."""
+        self._samples.clear()
+        self._phase = "settle"
+        self._set(1 if self.threads > 1 else self._base)
 
     def _set(self, n: int) -> None:
         import torch

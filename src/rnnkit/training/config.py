@@ -528,9 +528,8 @@ class TrainConfig(_Section):
     """bf16: run the forward pass under bfloat16 autocast."""
     threads: int | Literal["auto"] | None = "auto"
     """CPU threads for torch. 'auto': the CPUs this process may use, shared with its DataLoader
-    workers, OpenMP's spinning bounded, and one thread while steps show that other work
-    competes for the cores (rnnkit.training.threads); a number: that many, fixed; None:
-    torch's default."""
+    workers, and one thread while steps show that other work competes for the cores
+    (rnnkit.training.threads); a number: that many, fixed; None: torch's default."""
     workers: int = 0
     """Processes that build training batches ahead of the step that needs them (batches are a
     function of the step, so they can be made in any order); 0: the training process itself."""

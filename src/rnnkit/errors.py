@@ -41,3 +41,8 @@ class ResourceError(RnnkitError):
 
 class ExportError(RnnkitError):
     """The model cannot be exported as asked; the message says why in one line."""
+
+
+class UsageError(RnnkitError):
+    """A command-line input rnnkit cannot use (a flag's value, an input file for a command that
+    reads another kind); printed as one line."""

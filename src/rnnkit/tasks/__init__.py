@@ -1,66 +1,33 @@
-"""Tasks: one module per task, with its data, its head kind and its metrics.
+"""Tasks: one module per task, each owning its config, data, model builder and heads, training
+step, metrics, report and predict parsing; :mod:`rnnkit.tasks.registry` names them.
 
-``build_task(config)`` makes the task a :class:`~rnnkit.training.config.TaskConfig` names;
-``build_task(config, state)`` rebuilds it from a checkpoint's task state (e.g. a vocabulary)
-without reading its training data."""
+``build_task(config)`` makes the task a task config names; ``build_task(config, state)``
+rebuilds it from a checkpoint's task state (e.g. a vocabulary) without reading its training
+data. Nothing here imports torch until a task is built."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rnnkit.tasks.base import Task
-
 if TYPE_CHECKING:
+    from rnnkit.tasks.base import Task
     from rnnkit.training.config import TaskConfig
 
 
 def build_task(config: TaskConfig, state: dict[str, Any] | None = None) -> Task:
-    """The task named by ``config.name``, with its size and data seed; ``state`` is what
-    :meth:`Task.state_dict` saved."""
-    if config.name in ("adding", "copy"):
-        from rnnkit.tasks.adding import AddingTask
-        from rnnkit.tasks.copy import CopyTask
+    """The task ``config`` names, from its config (and ``state``, what
+    :meth:`Task.state_dict` saved)."""
+    from rnnkit.tasks import registry
 
-        generated = {"adding": AddingTask, "copy": CopyTask}[config.name]
-        return generated(
-            config.seq_len,
-            valid_size=config.valid_size,
-            test_size=config.test_size,
-            seed=config.data_seed,
-        )
-    if config.name in ("digits", "permuted_digits"):
-        from rnnkit.tasks.digits import DigitsTask
+    return registry.task_class(config.name).from_config(config, state)
 
-        return DigitsTask(permuted=config.name == "permuted_digits", seed=config.data_seed)
-    if config.name in ("reverse", "sort", "dates", "translate"):
-        from rnnkit.tasks.translate import build_seq2seq_task
 
-        return build_seq2seq_task(config, state)
-    if config.name == "forecast":
-        from rnnkit.tasks.forecast import ForecastTask
+def __getattr__(name: str):
+    if name == "Task":
+        from rnnkit.tasks.base import Task
 
-        return ForecastTask(config, state)
-    if config.name == "lm":
-        from rnnkit.tasks.lm import LanguageModelTask
-
-        return LanguageModelTask(config, state)
-    if config.name == "ts-classify":
-        from rnnkit.tasks.ts_classify import TSClassifyTask
-
-        return TSClassifyTask(config, state)
-    if config.name == "classify":
-        from rnnkit.tasks.classify import ClassifyTask
-
-        return ClassifyTask(config, state)
-    if config.name == "tag":
-        from rnnkit.tasks.tag import TagTask
-
-        return TagTask(config, state)
-    if config.name in ("trees", "listops"):
-        from rnnkit.tasks.trees import build_tree_task
-
-        return build_tree_task(config, state)
-    raise ValueError(f"task.name: unknown task {config.name!r}")
+        return Task
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["Task", "build_task"]

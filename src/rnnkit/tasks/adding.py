@@ -8,11 +8,14 @@ beat that to show it carries information across the sequence. Solved means MSE <
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from rnnkit.tasks.base import Split, Task, stream_generator
+from rnnkit.tasks.base import GeneratedSets, Split, Task, stream_generator
 
 BASELINE_MSE = 1.0 / 6.0
 
@@ -43,12 +46,30 @@ def adding_batch(
     return x, y
 
 
+@dataclass(frozen=True)
+class AddingConfig(GeneratedSets):
+    """The adding problem's length and its generated sets."""
+
+    seq_len: int = 100
+    """T, the sequence length (at least 2)."""
+
+    def _check(self) -> None:
+        super()._check()
+        self._positive("seq_len")
+
+
 class AddingTask(Task):
     """The adding problem as a regression task: x (B, T, 2) -> y (B,); metric MSE."""
 
     name = "adding"
     output = "regression"
     metrics = {"mse": "min"}
+    Config = AddingConfig
+
+    @classmethod
+    def from_config(cls, config: AddingConfig, state: dict[str, Any] | None = None) -> AddingTask:
+        return cls(config.seq_len, valid_size=config.valid_size, test_size=config.test_size,
+                   seed=config.data_seed)  # fmt: skip
 
     def __init__(
         self, seq_len: int = 100, *, valid_size: int = 1000, test_size: int = 1000, seed: int = 1

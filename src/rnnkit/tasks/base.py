@@ -1,17 +1,32 @@
-"""What every task provides to the trainer: batches drawn from a seed, a head kind, a loss and
-named metrics. Batches are a pure function of ``(seed, step)``, so a resumed run sees exactly
-the batches an uninterrupted one would, and nothing large is ever held in memory."""
+"""What every task provides to the trainer: its config, its model, batches drawn from a seed,
+a training step, a loss and named metrics, its checkpointed state and its report. Batches are
+a pure function of ``(seed, step)``, so a resumed run sees exactly the batches an
+uninterrupted one would, and nothing large is ever held in memory.
+
+The trainer calls only the hooks of :class:`Task` (``from_config``, ``check``,
+``build_model``, ``train_step``, ``evaluate``, ``state_dict``, ``report``, ...); a task
+overrides the ones it does differently."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from rnnkit.errors import ConfigError
+from rnnkit.training.config import TaskConfig
+
+if TYPE_CHECKING:
+    from rnnkit.training.config import RunConfig
 
 Split = Literal["valid", "test"]
 Output = Literal["regression", "classification", "tagging", "seq2seq", "lm"]
@@ -154,6 +169,74 @@ class Splits:
             self[split]
 
 
+# -- config pieces tasks share -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GeneratedSets(TaskConfig):
+    """Fields of a task that generates its validation and test sets."""
+
+    valid_size: int = 1000
+    """Sequences in the validation set."""
+    test_size: int = 1000
+    """Sequences in the test set."""
+    data_seed: int = 1234
+    """Seed of the validation and test sets."""
+
+    def _check(self) -> None:
+        self._positive("valid_size", "test_size")
+
+
+@dataclass(frozen=True)
+class TokenModel(TaskConfig):
+    """Fields of a task whose model reads token ids through an embedding table."""
+
+    embed: int | None = None
+    """E, the token embedding size; None: the hidden size (or the --embeddings file's)."""
+    embeddings: str | None = None
+    """Initialize the token embeddings from this GloVe/word2vec text file (its dimension is
+    the embedding size; words it lacks start random)."""
+
+    def _check(self) -> None:
+        self._positive("embed")
+
+
+def refuse(fields: dict[str, bool], why: str) -> None:
+    """ConfigError for the first field set (True) in ``fields``: ``"<field>: <why>"``."""
+    for name, used in fields.items():
+        if used:
+            raise ConfigError(f"{name}: {why}")
+
+
+def _call(model: nn.Module, x: Any, **kwargs: Any) -> Any:
+    """``model(x)``; a tuple of inputs is passed as separate arguments."""
+    return model(*x, **kwargs) if isinstance(x, tuple) else model(x, **kwargs)
+
+
+@dataclass
+class StepContext:
+    """What a training step needs from the loop besides the batch.
+
+    Attributes:
+        model: the model itself (``net`` may be a DistributedDataParallel around it).
+        step: the step being taken (1 for the first). steps: the run's last step.
+        tbptt: truncated BPTT chunk length; 0: the whole sequence.
+        precision: ``"fp32"`` or ``"bf16"`` (autocast on ``device``).
+        device: where the model is.
+    """
+
+    model: nn.Module
+    step: int
+    steps: int
+    tbptt: int
+    precision: str
+    device: torch.device
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16,
+                              enabled=self.precision == "bf16")  # fmt: skip
+
+
 class Task(ABC):
     """A supervised sequence task.
 
@@ -180,6 +263,163 @@ class Task(ABC):
     target: tuple[str, float] | None = None
     baseline: dict[str, float]
     baseline_label: ClassVar[str] = "memoryless baseline"
+
+    Config: ClassVar[type[TaskConfig]] = TaskConfig
+    """The task's config dataclass: the ``task`` section and the task's flags."""
+    models: ClassVar[tuple[str, ...]] = ("sequence",)
+    """The ``model.name`` values this task builds (the first is the default)."""
+    no_tbptt: ClassVar[str | None] = None
+    """Why truncated BPTT does not apply to this task (None: it does)."""
+    shapes: ClassVar[tuple[str, ...]] = ()
+    """Fields of :attr:`Config` that shape the model's weights: a checkpoint written with
+    other values is refused, as for the model fields."""
+
+    # -- set-up hooks ---------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: TaskConfig, state: dict[str, Any] | None = None) -> Task:
+        """The task ``config`` describes; ``state`` is what :meth:`state_dict` saved (a
+        vocabulary), so a loaded run needs no training data."""
+        return cls(config, state)  # type: ignore[call-arg]
+
+    @classmethod
+    def check(cls, config: RunConfig) -> None:
+        """Refuse, before any data is read, model and train fields this task cannot use.
+        Tasks extend it (``super().check(config)`` first)."""
+        m, t, name = config.model, config.train, config.task.name
+        if m.name not in cls.models:
+            raise ConfigError(f"model.name: task {name!r} builds {' or '.join(map(repr, cls.models))}"
+                              f", got {m.name!r}")  # fmt: skip
+        if t.tbptt and cls.no_tbptt:
+            raise ConfigError(f"train.tbptt: not for task {name!r} ({cls.no_tbptt})")
+        if t.tbptt and m.bidirectional:
+            raise ConfigError("train.tbptt: not with a bidirectional model (it reads the future)")
+        if t.tbptt and cls.output != "tagging" and m.pooling != "last":
+            raise ConfigError(
+                f"train.tbptt: with a sequence-level task ({name!r}) only the last chunk is "
+                f"backpropagated, so pooling must be 'last', got {m.pooling!r}"
+            )
+
+    def build_model(self, config: RunConfig, *, initialize: bool = True) -> nn.Module:
+        """The model ``config.model`` describes, sized for this task, initialized as
+        configured (draws from torch's global RNG: seed it first). ``initialize=False``
+        skips the configured initialization (weights about to be loaded need none). Here: a
+        :class:`~rnnkit.models.SequenceModel` over the task's features."""
+        from rnnkit.models import SequenceModel
+        from rnnkit.models.build import initialize_runners, runner_options
+
+        model = SequenceModel(
+            self.input_size,
+            self.output_size,
+            head="step" if self.output == "tagging" else "sequence",
+            pooling=config.model.pooling,
+            **runner_options(config.model),
+        )
+        if initialize:
+            initialize_runners(config.model, [model.encoder], span=self.span())
+        return model
+
+    @classmethod
+    def resolve_config(cls, config: RunConfig) -> RunConfig:
+        """``config`` with the fields a new run's files fix filled in (an embeddings file's
+        dimension); as it is by default."""
+        return config
+
+    def label(self, config: RunConfig) -> str:
+        """A short name of the model for people (the cell, here)."""
+        return config.model.cell
+
+    # -- training hooks -------------------------------------------------------------------------
+    def steps_of(self, x: Any) -> Tensor:
+        """The (B, T, ...) sequence tensor of a batch's inputs ``x`` (the first of a tuple)."""
+        return x if isinstance(x, Tensor) else x[0]
+
+    def span(self) -> int:
+        """The number of steps a task's sequences have (the longest dependency chrono
+        covers)."""
+        x, _ = self.train_batch(0, 1, 0)
+        return self.steps_of(x).shape[1]
+
+    def forward(self, model: nn.Module, x: Any) -> Any:
+        """The model's output on inputs ``x`` (a tuple is passed as separate arguments), as
+        :meth:`loss` takes it."""
+        return _call(model, x)
+
+    def train_step(self, net: nn.Module, x: Any, y: Any, ctx: StepContext) -> float:
+        """Forward and backward of one batch: gradients accumulate in the parameters of
+        ``net`` (``ctx.model``, or DDP around it); returns the loss. With ``ctx.tbptt``, in
+        truncated-BPTT chunks."""
+        if ctx.tbptt and ctx.tbptt < self.steps_of(x).shape[1]:
+            from rnnkit.training.truncated import truncated_backward
+
+            return truncated_backward(ctx.model, x, y, self.loss, k=ctx.tbptt,
+                                      per_step=self.output == "tagging",
+                                      autocast=ctx.autocast)  # fmt: skip
+        with ctx.autocast():
+            loss = self.loss(self.forward(net, x), y)
+        loss.backward()
+        return loss.item()
+
+    def carried(self) -> dict[str, Tensor]:
+        """State carried from one training batch to the next (a language model's), for the
+        checkpoint; nothing by default."""
+        return {}
+
+    def load_carried(self, tensors: dict[str, Tensor], device: torch.device) -> None:
+        """Take back what :meth:`carried` saved."""
+        return None
+
+    def forget_carried(self) -> None:
+        """Drop the carried state (after a skipped, non-finite step)."""
+        return None
+
+    # -- predict and export ---------------------------------------------------------------------
+    def predict_input(self, path: str) -> list:
+        """What ``rnnkit predict --input PATH`` reads (``-``: standard input), as picklable
+        items (numpy arrays, strings): here JSON lines of sequences of ``input_size``
+        numbers per step. A task whose model reads something else raises UsageError naming
+        the command that reads it."""
+        from rnnkit.inputs import read_sequences
+
+        return [s.numpy() for s in read_sequences(path, self.input_size)]
+
+    def predict_batch(self, model: nn.Module, items: list) -> list[str]:
+        """One JSON line (ending in a newline) per item of a batch: here a regression's
+        ``{"prediction": y}``, a classifier's ``{"label": k, "probabilities": [...]}``, a
+        tagger's ``{"labels": [...]}``."""
+        import json
+
+        from torch.nn.utils.rnn import pad_sequence
+
+        chunk = [torch.as_tensor(item) for item in items]
+        lengths = torch.tensor([len(s) for s in chunk])
+        with torch.no_grad():
+            y = model(pad_sequence(chunk, batch_first=True), lengths)  # (B, T, D) in
+        out = []
+        for i, n in enumerate(lengths.tolist()):
+            if self.output == "regression":
+                row: dict[str, Any] = {"prediction": round(y[i].item(), 6)}
+            elif self.output == "classification":
+                probs = y[i].softmax(-1)
+                row = {"label": int(probs.argmax()),
+                       "probabilities": [round(p, 6) for p in probs.tolist()]}  # fmt: skip
+            else:
+                row = {"labels": y[i, :n].argmax(-1).tolist()}
+            out.append(json.dumps(row) + "\n")
+        return out
+
+    def export_example(self) -> Tensor:
+        """A (2, T, D) input that ``rnnkit export`` traces the model with; a task whose model
+        ONNX and TorchScript cannot capture raises ExportError saying why."""
+        x = self.eval_set("valid")[0]
+        if isinstance(x, tuple):  # series with their lengths: the exported model takes x
+            x = x[0]
+        return x[:2]
+
+    # -- results --------------------------------------------------------------------------------
+    @staticmethod
+    def summary_lines(summary: dict[str, Any]) -> list[str]:
+        """Lines for people about what :meth:`report` added to a summary (none here)."""
+        return []
 
     @abstractmethod
     def train_batch(self, step: int, batch_size: int, seed: int) -> tuple[Tensor, Tensor]:
@@ -219,12 +459,15 @@ class Task(ABC):
         batch_size: int = 500,
         device: torch.device | str = "cpu",
         bf16: bool = False,
+        final: bool = False,
         **decoding: Any,
     ) -> dict[str, float]:
         """Score ``model`` on the fixed ``split``: every metric, plus ``"loss"``.
 
-        ``decoding`` options (beam size, length penalty) matter to tasks that decode; here
-        the model's outputs on :meth:`eval_set` are scored in batches.
+        ``final``: the run's final scores (a task that decodes may then search wider than
+        during training, as its config says); ``decoding`` options (beam size, length
+        penalty) override that. Here the model's outputs on :meth:`eval_set` are scored in
+        batches.
         """
         device = torch.device(device)
         x, y = self.eval_set(split)

@@ -14,12 +14,14 @@ means more than 99% of the recalled symbols are right.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from rnnkit.tasks.base import Split, Task, stream_generator
+from rnnkit.tasks.base import GeneratedSets, Split, Task, stream_generator
 
 BLANK = 0
 DELIMITER = 9
@@ -59,6 +61,19 @@ def copy_batch(
     return x, y
 
 
+@dataclass(frozen=True)
+class CopyConfig(GeneratedSets):
+    """The copy task's delay and its generated sets."""
+
+    seq_len: int = 100
+    """T, the delay: the recall cue comes T steps after the last symbol (sequences have
+    T + 20 steps)."""
+
+    def _check(self) -> None:
+        super()._check()
+        self._positive("seq_len")
+
+
 class CopyTask(Task):
     """The copy memory task as tagging: x (B, T + 20, 10) -> y (B, T + 20); model output is
     logits (B, T + 20, 10).
@@ -72,6 +87,12 @@ class CopyTask(Task):
     name = "copy"
     output = "tagging"
     metrics = {"xent": "min", "accuracy": "max"}
+    Config = CopyConfig
+
+    @classmethod
+    def from_config(cls, config: CopyConfig, state: dict[str, Any] | None = None) -> CopyTask:
+        return cls(config.seq_len, valid_size=config.valid_size, test_size=config.test_size,
+                   seed=config.data_seed)  # fmt: skip
 
     def __init__(
         self, seq_len: int = 100, *, valid_size: int = 1000, test_size: int = 1000, seed: int = 1

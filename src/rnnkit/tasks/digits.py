@@ -14,12 +14,15 @@ Solved means test accuracy above 95%.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
 from rnnkit.tasks.base import Split, Task, stream_generator
+from rnnkit.training.config import TaskConfig
 
 STEPS = 64
 CLASSES = 10
@@ -38,6 +41,14 @@ def load_digits() -> tuple[Tensor, Tensor]:
     return pixels, labels
 
 
+@dataclass(frozen=True)
+class DigitsConfig(TaskConfig):
+    """Digits read pixel by pixel (digits), or in a fixed random order (permuted_digits)."""
+
+    data_seed: int = 1234
+    """Seed of the train/valid/test split and of the pixel permutation."""
+
+
 class DigitsTask(Task):
     """8x8 digits read pixel by pixel as classification: x (B, 64, 1) -> y (B,); model output
     is logits (B, 10).
@@ -51,6 +62,11 @@ class DigitsTask(Task):
     name = "digits"
     output = "classification"
     metrics = {"accuracy": "max", "xent": "min"}
+    Config = DigitsConfig
+
+    @classmethod
+    def from_config(cls, config: DigitsConfig, state: dict[str, Any] | None = None) -> DigitsTask:
+        return cls(permuted=config.name != cls.name, seed=config.data_seed)
 
     def __init__(self, *, permuted: bool = False, seed: int = 1) -> None:
         self.name = "permuted_digits" if permuted else "digits"

@@ -25,6 +25,7 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 
 from rnnkit.errors import ConfigError
+from rnnkit.tasks.registry import DEFAULT as DEFAULT_TASK
 
 
 @dataclass(frozen=True)
@@ -54,221 +55,17 @@ class _Section:
 
 @dataclass(frozen=True)
 class TaskConfig(_Section):
-    """What to learn: a built-in task and its size."""
+    """What to learn: the task, and the fields its own config adds.
+
+    Each task (``rnnkit.tasks``) subclasses this with its fields, validated there; the
+    ``task`` section of a config file, and the flags of ``rnnkit train --task NAME``, are the
+    fields of that task's class."""
 
     section: typing.ClassVar[str] = "task"
 
-    name: Literal[
-        "adding",
-        "copy",
-        "digits",
-        "permuted_digits",
-        "reverse",
-        "sort",
-        "dates",
-        "translate",
-        "trees",
-        "listops",
-        "forecast",
-        "ts-classify",
-        "classify",
-        "lm",
-        "tag",
-    ] = "adding"
-    """The task (see ``rnnkit.tasks``): sequence tasks adding, copy, digits, permuted_digits;
-    sequence-to-sequence tasks reverse, sort, dates (generated) and translate (your files);
-    tree tasks trees (sentiment treebank files) and listops (generated); forecast (a CSV or
-    Parquet file of time series); ts-classify (labelled series: --data and --test files);
-    classify (labelled texts: --data, optional --valid and --test files); lm (language
-    modelling on a plain-text --data file, optional --valid and --test); tag (a tag per
-    token, NER or POS: CoNLL column files --data, --valid, optional --test)."""
-    seq_len: int = 100
-    """T: adding: the sequence length; copy: the delay (the recall cue comes T steps after the
-    last symbol; sequences have T + 20 steps); reverse, sort: the longest source; listops:
-    the longest training expression in tokens (test sets have every length); others: ignored."""
-    min_len: int = 1
-    """reverse, sort: the shortest source (lengths are uniform in [min_len, seq_len])."""
-    valid_size: int = 1000
-    """Sequences in the validation set (generated tasks; digits use a fixed split)."""
-    test_size: int = 1000
-    """Sequences in the test set (generated tasks; digits use a fixed split)."""
-    data_seed: int = 1234
-    """Seed of the validation and test sets and of the digits permutation and split."""
-    data: str | None = None
-    """translate: training pairs, a TSV file (source<TAB>target per line) or two line-aligned
-    files given as 'SOURCE_FILE,TARGET_FILE'; trees: a treebank file, one bracketed tree per
-    line; forecast: a CSV or Parquet file of time series (split in time: the last
-    test_steps for testing, the valid_steps before them for validation; or statsmodels:co2,
-    statsmodels:sunspots, statsmodels:elnino, series statsmodels bundles); ts-classify: the
-    training series, UCR wide form (label,x0,x1,... per line) or long form (a header);
-    classify: labelled texts, CSV, TSV, JSON lines or '<label> <text>' lines (text_format);
-    tag: a CoNLL column file (a token and its tag per line, blank lines between sentences)."""
-    valid: str | None = None
-    """translate, trees, tag: the validation data, in the same form as data; ts-classify,
-    classify: optional (None: a stratified 10% of the training data, drawn with data_seed)."""
-    test: str | None = None
-    """translate, trees, classify, tag: the test data, in the same form as data; None: report
-    the validation set."""
-    classes: Literal["fine", "binary"] = "fine"
-    """trees: five sentiment classes (--fine-grained), or two (--binary: 0-1 negative, 3-4
-    positive, neutral nodes unlabelled and neutral sentences dropped)."""
-    tree_form: Literal["binary", "operator"] = "binary"
-    """listops: the gold left-branching binary parse, or the operator-with-arguments tree
-    (Tree-LSTM only; N-ary cells then take up to 5 children)."""
-    train_size: int = 90000
-    """listops: distinct training expressions generated (at most seq_len tokens each)."""
-    tokenizer: Literal["char", "word", "bpe"] = "word"
-    """translate, classify: split text into characters, whitespace words, or BPE subwords
-    (learned on the training data with the tokenizers library); generated tasks always use
-    characters."""
-    min_freq: int = 1
-    """translate, trees, classify, tag: tokens seen fewer times map to <unk>; BPE: the fewest
-    times a pair must occur to be merged."""
-    max_vocab: int | None = None
-    """translate (char/word), trees, classify, tag: keep at most this many tokens (per side);
-    None: all."""
-    bpe_size: int = 8000
-    """translate, classify, BPE: the vocabulary size learned (per side)."""
-    lowercase: bool = False
-    """classify: lowercase texts before tokenizing them (also when predicting); tag: lowercase
-    tokens before looking them up (also in rnnkit tag; the output keeps them as written)."""
-    punctuation: Literal["keep", "split", "strip"] = "keep"
-    """classify: punctuation marks (Unicode P*) kept as they are, split off as tokens of
-    their own ("it's ok." -> it ' s ok .), or stripped, before tokenizing."""
-    tag_col: int | None = None
-    """tag: the column of the tag in the CoNLL files, counted from 0 (the token is column 0;
-    e.g. 1 for CoNLL-2003's part-of-speech tags); None: the last column."""
-    time_col: str = "date"
-    """forecast: the time column (dates, or numbers); ts-classify, long form: the column
-    ordering each series' steps (at the default: 'time', or 'date' if only that is there)."""
-    target: str | None = None
-    """forecast: the column to forecast; in wide form several, comma-separated, each a
-    series."""
-    id_col: str | None = None
-    """forecast: long form: the column naming each row's series; ts-classify: the same (None:
-    'id')."""
-    label_col: str = "label"
-    """ts-classify, long form: the column holding each series' label; classify: the CSV/TSV
-    column or JSON key of each text's label."""
-    text_col: str = "text"
-    """classify: the CSV/TSV column or JSON key of each text."""
-    text_format: Literal["auto", "csv", "tsv", "jsonl", "label-text"] = "auto"
-    """classify: how data, valid and test are read; auto: by extension (.csv; .tsv, .tab;
-    .jsonl, .ndjson, .json; anything else, e.g. .txt: '<label> <text>' lines). CSV and TSV
-    files have a header naming text_col and label_col."""
-    encoding: str = "utf-8"
-    """classify: the text encoding of the data files (e.g. latin-1)."""
-    bad_lines: Literal["error", "skip"] = "error"
-    """classify: a malformed line in a data file (no label, empty text, bad JSON, a missing
-    key or column) stops with its file and line, or is skipped (counted on stderr)."""
-    class_weights: Literal["none", "balanced"] = "none"
-    """classify: weight each class's cross-entropy by N / (C * N_c), inverse to its
-    frequency in the training part (balanced), or not at all."""
-    normalize: Literal["series", "global", "none"] = "global"
-    """ts-classify: z-normalize all series by the training series' per-channel mean and std
-    (global), or each series per channel on its own (the UCR convention; it erases level and
-    amplitude, which often carry the class: 0.70 against 0.97 accuracy on JapaneseVowels, see
-    BENCHMARKS.md), or not at all."""
-    past_covariates: str | None = None
-    """forecast: comma-separated columns known only up to the present (inputs only)."""
-    future_covariates: str | None = None
-    """forecast: comma-separated columns known ahead (e.g. calendar features, holidays): read
-    over the lookback, and at the forecast steps (the seq2seq decoder's inputs; a linear term
-    of the direct model)."""
-    horizon: int = 12
-    """forecast: steps forecast at once."""
-    lookback: int = 48
-    """forecast: past steps the model reads."""
-    season: int = 1
-    """forecast: the seasonal period in steps (12 for monthly data with a yearly cycle): the
-    seasonal naive baseline and MASE's scale; 1: no seasonality."""
-    missing: Literal["error", "ffill", "interpolate"] = "error"
-    """forecast: what a missing value does: stop with its line, or fill it (forward, or a
-    straight line in time)."""
-    valid_steps: int | None = None
-    """forecast: time steps held out for validation; None: 10% of the series, at least one
-    horizon."""
-    test_steps: int | None = None
-    """forecast: the last time steps, held out for testing; None: as valid_steps."""
-    scaling: Literal["series", "window"] = "series"
-    """forecast: inputs and targets scaled per series (training part's mean and std), or
-    also shifted per window by its last input value, so the model forecasts changes from
-    the present (for series that trend beyond their training range)."""
-    likelihood: Literal["none", "gaussian", "quantile"] = "none"
-    """forecast: point forecasts trained on squared error, or prediction intervals: a
-    Gaussian mean and standard deviation per step (negative log-likelihood), or the 10%, 50%
-    and 90% quantiles (pinball loss). Intervals are 80%."""
-    backtest_origins: int = 5
-    """forecast: after training, backtest the model and the baselines from this many
-    cut-off points spread over the test period (rolling origin; the baselines are refitted at
-    each); 0: no backtest."""
-    baselines: str = "naive,seasonal_naive,ets,sarima"
-    """forecast: the baselines of the backtest, comma-separated: naive, seasonal_naive, ets
-    (Holt-Winters, statsmodels), sarima (SARIMA(1,1,1)(1,1,1)_season, statsmodels)."""
-
-    def _check(self) -> None:
-        self._positive("seq_len", "min_len", "valid_size", "test_size", "min_freq")
-        self._positive("max_vocab", "bpe_size", "train_size")
-        if self.min_len > self.seq_len and self.name in ("reverse", "sort"):
-            raise ConfigError(
-                f"task.min_len: {self.min_len} is above seq_len {self.seq_len} (the longest source)"
-            )
-        self._positive("horizon", "lookback", "season", "valid_steps", "test_steps")
-        self._positive("backtest_origins", allow_zero=True)
-        known = ("naive", "seasonal_naive", "ets", "sarima")
-        for name in (b.strip() for b in self.baselines.split(",") if b.strip()):
-            if name not in known:
-                raise ConfigError(f"task.baselines: unknown baseline {name!r}; allowed: "
-                                  f"{', '.join(known)}")  # fmt: skip
-        files = {"data": self.data, "valid": self.valid, "test": self.test}
-        if self.name == "forecast":
-            if self.data is None:
-                raise ConfigError("task.data: task 'forecast' needs --data FILE (CSV or Parquet)")
-            if self.target is None:
-                raise ConfigError("task.target: task 'forecast' needs --target COLUMN[,COLUMN]")
-            for key in ("valid", "test"):
-                if files[key] is not None:
-                    raise ConfigError(f"task.{key}: task 'forecast' splits --data in time; use "
-                                      f"--{key}-steps N")  # fmt: skip
-        elif self.name == "ts-classify":
-            form = "labelled series: UCR wide form (label,x0,x1,...) or long form (a header)"
-            for key in ("data", "test"):
-                if files[key] is None:
-                    raise ConfigError(f"task.{key}: task 'ts-classify' needs --{key} FILE ({form})")
-        elif self.name == "classify":
-            if self.data is None:
-                raise ConfigError("task.data: task 'classify' needs --data FILE (labelled texts: "
-                                  "CSV, TSV, JSON lines or '<label> <text>' lines)")  # fmt: skip
-            import codecs
-
-            try:
-                codecs.lookup(self.encoding)
-            except LookupError:
-                raise ConfigError(f"task.encoding: unknown text encoding {self.encoding!r} "
-                                  "(e.g. utf-8, latin-1, cp1252)") from None  # fmt: skip
-        elif self.name == "lm":
-            if self.data is None:
-                raise ConfigError("task.data: task 'lm' needs --data FILE (plain UTF-8 text)")
-        elif self.name in ("translate", "trees", "tag"):
-            form = {
-                "translate": "a TSV file of source<TAB>target lines, or SOURCE_FILE,TARGET_FILE",
-                "trees": "a file of bracketed trees, one per line",
-                "tag": "a CoNLL file: a token and its tag per line, blank lines between sentences",
-            }[self.name]
-            if self.tag_col is not None and self.tag_col < 1:
-                raise ConfigError(f"task.tag_col: expected a column after the token's (>= 1; "
-                                  f"None: the last), got {self.tag_col!r}")  # fmt: skip
-            for key in ("data", "valid"):
-                if files[key] is None:
-                    raise ConfigError(f"task.{key}: task {self.name!r} needs --{key} FILE ({form})")
-        else:
-            for key, value in files.items():
-                if value is not None:
-                    raise ConfigError(
-                        f"task.{key}: only for tasks 'translate', 'trees', 'forecast', "
-                        f"'ts-classify', 'classify', 'lm' and 'tag' (task {self.name!r} makes its "
-                        f"own data), got {value!r}"
-                    )
+    name: str = DEFAULT_TASK
+    """The task (``rnnkit train --help`` lists them; ``rnnkit train --task NAME --help`` shows
+    a task's own flags)."""
 
 
 @dataclass(frozen=True)
@@ -278,13 +75,9 @@ class ModelConfig(_Section):
     section: typing.ClassVar[str] = "model"
 
     name: Literal["sequence", "tree-lstm", "seq2seq"] = "sequence"
-    """The model (--model): a recurrent sequence model (for tree tasks it reads the leaves
-    left to right; for forecasts, a direct multi-horizon head), a Tree-LSTM over the tree
-    (tree tasks only), or an encoder-decoder forecaster whose decoder reads the known-future
-    covariates and attends over the past (forecast only; --attention picks the score)."""
-    tree_cell: Literal["childsum", "nary"] = "childsum"
-    """Tree-LSTM: Child-Sum (any number of unordered children) or N-ary (ordered children,
-    per-child weights; Tai et al. 2015)."""
+    """The model (--model): a recurrent sequence model, which every task builds (with the
+    task's head), or a model of the task's own where it has one (a Tree-LSTM over trees, an
+    encoder-decoder forecaster); a task refuses a model it does not build."""
     cell: Literal["rnn", "lstm", "gru", "mingru", "minlstm"] = "lstm"
     """Recurrent cell type (minGRU and minLSTM: gates from the input alone, so a whole
     sequence is one linear recurrence, solved by a loop or a parallel scan; Feng et al. 2024)."""
@@ -323,25 +116,6 @@ class ModelConfig(_Section):
     """LSTM only: a constant forget-gate bias (e.g. 1.0, Jozefowicz et al. 2015)."""
     path: Literal["auto", "fused", "custom", "reference"] = "auto"
     """Execution path of the runner (see ``Recurrent``); results agree, speed differs."""
-    embed: int | None = None
-    """Tasks with tokens (sequence-to-sequence, tree tasks, tag): E, the token embedding size;
-    None: the hidden size."""
-    embeddings: str | None = None
-    """Tree tasks, tag: initialize the token embeddings from this GloVe/word2vec text file (its
-    dimension is the embedding size; words it lacks start random)."""
-    crf: bool = False
-    """Task tag only: score whole tag sequences with a linear-chain CRF (the BiLSTM-CRF of
-    Lample et al. 2016): trained on its log-likelihood, decoded by Viterbi."""
-    attention: Literal["none", "dot", "general", "additive"] = "general"
-    """Sequence-to-sequence (and --model seq2seq forecasts): the decoder's attention over the
-    encoder outputs (Luong dot or general, Bahdanau additive), or none (the decoder sees only
-    the bridged final state)."""
-    input_feeding: bool = True
-    """Sequence-to-sequence: feed the previous attentional state with the next token (Luong)."""
-    tie_embeddings: bool = False
-    """Sequence-to-sequence and language models: the output layer shares the (target)
-    embedding (needs embed == hidden, or for a language model an LSTM with proj_size ==
-    embed; Inan et al. 2017, Press & Wolf 2017)."""
     variational: bool = False
     """Dropout masks fixed across time within a sequence (Gal & Ghahramani 2016) for the
     dropout between layers (and, in language models, on the embeddings and outputs)."""
@@ -351,20 +125,9 @@ class ModelConfig(_Section):
     zoneout: float = 0.0
     """Each state unit keeps its previous value with this probability at each step (Krueger
     et al. 2017; the expectation at evaluation); runs the time loop, not the fused kernel."""
-    embed_dropout: float = 0.0
-    """Language models: drop whole words from the embedding table (AWD-LSTM's dropoute)."""
-    input_dropout: float = 0.0
-    """Language models: dropout on the embeddings fed to the first layer (AWD's dropouti)."""
-
     def _check(self) -> None:
-        self._positive("hidden", "layers", "proj_size", "embed", "chunk_size")
-        output = self.proj_size or self.hidden  # what the last layer gives
-        if self.tie_embeddings and self.embed not in (None, output):
-            raise ConfigError(
-                f"model.tie_embeddings: needs embed == hidden (or an LSTM's proj_size), got "
-                f"embed {self.embed} and hidden {self.hidden}"
-            )
-        for name in ("dropout", "weight_drop", "zoneout", "embed_dropout", "input_dropout"):
+        self._positive("hidden", "layers", "proj_size", "chunk_size")
+        for name in ("dropout", "weight_drop", "zoneout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"model.{name}: expected a number in [0, 1), got "
                                   f"{getattr(self, name)!r}")  # fmt: skip
@@ -500,17 +263,6 @@ class TrainConfig(_Section):
     """Stop as soon as validation reaches the task's target (e.g. adding: MSE < 0.01)."""
     max_time: float | None = None
     """Stop after this many seconds of training (checked every step); None: no limit."""
-    teacher_forcing: float = 1.0
-    """Sequence-to-sequence: the probability of feeding the gold previous token rather than
-    the model's own sample; with a sampling_schedule, the value it decays to from 1."""
-    sampling_schedule: Literal["constant", "linear", "exponential", "inverse_sigmoid"] = "constant"
-    """Sequence-to-sequence: scheduled sampling (Bengio et al. 2015): how teacher_forcing
-    falls from 1 at the first step to its value at the last."""
-    beam: int = 1
-    """Sequence-to-sequence: beam size for the final validation and test scores (validation
-    during training decodes greedily); 1: greedy."""
-    length_penalty: float = 0.0
-    """Sequence-to-sequence: beam search's length penalty alpha (Wu et al. 2016); 0: none."""
     grad_flow_every: int = 0
     """Record the gradient-by-time profile (||dL/dh_t|| per time step and recurrent cell)
     every this many training steps into RUN_DIR/grad_flow.jsonl, plotted as grad_flow.png
@@ -554,12 +306,7 @@ class TrainConfig(_Section):
             "steps", "batch_size", "eval_every", "eval_batch_size", "early_stopping_patience",
             "max_time", "threads", "keep_checkpoints", "max_nonfinite",
         )  # fmt: skip
-        self._positive("tbptt", "length_penalty", "workers", "grad_flow_every", allow_zero=True)
-        self._positive("beam")
-        if not 0.0 <= self.teacher_forcing <= 1.0:
-            raise ConfigError(
-                f"train.teacher_forcing: expected a number in [0, 1], got {self.teacher_forcing!r}"
-            )
+        self._positive("tbptt", "workers", "grad_flow_every", allow_zero=True)
         if self.device != "auto" and not (
             self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")
         ):
@@ -568,14 +315,35 @@ class TrainConfig(_Section):
             )
 
 
+def task_config(name: str, **fields: Any) -> TaskConfig:
+    """The config of task ``name`` (an alias is resolved) with ``fields``; the task's module
+    is imported now."""
+    from rnnkit.tasks import registry
+
+    cls = registry.config_class(name)
+    return cls(name=registry.canonical(name), **fields)
+
+
+def _default_task() -> TaskConfig:
+    from rnnkit.tasks import registry
+
+    return task_config(registry.DEFAULT)
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything a training run needs; saved resolved as RUN_DIR/config.yaml."""
+    """Everything a training run needs; saved resolved as RUN_DIR/config.yaml. ``task`` is
+    the config of the task it names (a subclass of :class:`TaskConfig`)."""
 
-    task: TaskConfig = field(default_factory=TaskConfig)
+    task: TaskConfig = field(default_factory=_default_task)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.task, TaskConfig) or type(self.task) is TaskConfig:
+            raise ConfigError(f"task: expected a task's config (rnnkit.tasks), got "
+                              f"{type(self.task).__name__}")  # fmt: skip
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Nested plain dict, for YAML/JSON."""
@@ -584,12 +352,12 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> RunConfig:
         """Build from a nested dict (``{"task": {...}, "model": {...}}``); unknown keys are
-        errors naming ``source``."""
+        errors naming ``source``. The layout of rnnkit 0.1 (every task's fields in one task
+        section, task heads in model and train) is read too (:func:`upgrade`)."""
         if not isinstance(data, dict):
             raise ConfigError(
                 f"{source}: expected a mapping of sections, got {type(data).__name__}"
             )
-        sections = {}
         for name, value in data.items():
             if name not in SECTIONS:
                 raise ConfigError(f"{source}: unknown section {name!r}{_suggest(name, SECTIONS)}")
@@ -597,11 +365,20 @@ class RunConfig:
                 raise ConfigError(
                     f"{source}: section {name!r} must be a mapping, got {type(value).__name__}"
                 )
-            allowed = [f.name for f in dataclasses.fields(SECTIONS[name])]
+        from rnnkit.tasks import registry
+
+        task = dict(data.get("task") or {})
+        task_cls = registry.config_class(task.get("name", registry.DEFAULT))
+        task["name"] = registry.canonical(task.get("name", registry.DEFAULT))
+        data = upgrade({**data, "task": task}, task_cls)
+        classes = {**SECTIONS, "task": task_cls}
+        sections = {}
+        for name, value in data.items():
+            allowed = [f.name for f in dataclasses.fields(classes[name])]
             for key in value:
                 if key not in allowed:
-                    raise ConfigError(f"{source}: unknown key {name}.{key}{_suggest(key, allowed)}")
-            sections[name] = SECTIONS[name](**value)
+                    raise ConfigError(f"{source}: {_unknown(name, key, allowed, task['name'])}")
+            sections[name] = classes[name](**value)
         return cls(**sections)
 
     def replace(self, **overrides: Any) -> RunConfig:
@@ -617,14 +394,79 @@ SECTIONS: dict[str, type[_Section]] = {
 }
 
 
+# -- the layout of rnnkit 0.1 ----------------------------------------------------------------
+# Its files (and its runs' config.yaml, which list every field) have one task section with
+# every task's fields, and the task heads' fields in model and train. Field -> its default
+# then: a field the task's config does not have is dropped when it holds that default (or
+# when the file lists every field: a saved config), and is an error otherwise.
+_OLD_TASK = {
+    "seq_len": 100, "min_len": 1, "valid_size": 1000, "test_size": 1000, "data_seed": 1234,
+    "data": None, "valid": None, "test": None, "classes": "fine", "tree_form": "binary",
+    "train_size": 90000, "tokenizer": "word", "min_freq": 1, "max_vocab": None,
+    "bpe_size": 8000, "lowercase": False, "punctuation": "keep", "tag_col": None,
+    "time_col": "date", "target": None, "id_col": None, "label_col": "label",
+    "text_col": "text", "text_format": "auto", "encoding": "utf-8", "bad_lines": "error",
+    "class_weights": "none", "normalize": "global", "past_covariates": None,
+    "future_covariates": None, "horizon": 12, "lookback": 48, "season": 1, "missing": "error",
+    "valid_steps": None, "test_steps": None, "scaling": "series", "likelihood": "none",
+    "backtest_origins": 5, "baselines": "naive,seasonal_naive,ets,sarima",
+}  # fmt: skip
+_OLD_HEADS = {
+    "model": {"tree_cell": "childsum", "embed": None, "embeddings": None, "crf": False,
+              "attention": "general", "input_feeding": True, "tie_embeddings": False,
+              "embed_dropout": 0.0, "input_dropout": 0.0},
+    "train": {"teacher_forcing": 1.0, "sampling_schedule": "constant", "beam": 1,
+              "length_penalty": 0.0},
+}  # fmt: skip
+
+
+def upgrade(data: dict[str, Any], task_cls: type[TaskConfig]) -> dict[str, Any]:
+    """``data`` (nested sections) in this release's layout: task-head fields of the model
+    and train sections move to the task section when the task has them; fields of other
+    tasks are dropped at their old defaults (or all, from a saved config that lists every
+    field) and are an error otherwise, naming the tasks that have them."""
+    own = {f.name for f in dataclasses.fields(task_cls)}
+    task = dict(data.get("task") or {})
+    saved = set(_OLD_TASK) <= set(task)
+    out = {name: dict(value) for name, value in data.items()}
+    out["task"] = task
+    for section, heads in _OLD_HEADS.items():
+        for key in [k for k in out.get(section, {}) if k in heads]:
+            value = out[section].pop(key)
+            if key in own:
+                task.setdefault(key, value)
+            elif value != heads[key] and not saved:
+                raise ConfigError(_unknown(section, key, [], task["name"]))
+    for key in [k for k in task if k not in own and k in _OLD_TASK]:
+        value = task.pop(key)
+        if value != _OLD_TASK[key] and not saved:
+            raise ConfigError(_unknown("task", key, [], task["name"]))
+    return out
+
+
+def _unknown(section: str | None, key: str, allowed, task: str) -> str:
+    """Why ``section.key`` (a flat ``key`` without a section) is refused with task ``task``:
+    a field of other tasks, or no field at all."""
+    from rnnkit.tasks import registry
+
+    owners = registry.owners(key)
+    if owners:
+        where = f"{section}.{key}" if section else key
+        return (f"{where}: not a field of task {task!r} (only of task "
+                f"{', '.join(repr(o) for o in owners)}); leave it out")  # fmt: skip
+    what = f"key {section}.{key}" if section else f"config key {key!r}"
+    return f"unknown {what}{_suggest(key, allowed)}"
+
+
 def flat_name(section: str, name: str) -> str:
     """The flag of a field: its name, except ``task.name`` (``--task``) and ``model.name``
     (``--model``)."""
     return section if name == "name" else name
 
 
-# Flat name -> (section, field). Field names are unique across sections, so each has one flag;
-# task.name reads better as --task.
+# Flat name -> (section, field) of the sections every run has: the model, optim and train
+# fields and --task. Field names are unique across sections, so each has one flag. A task's
+# own fields are flat names too (task_fields), checked against the task a config names.
 FLAT: dict[str, tuple[str, str]] = {}
 for _section, _cls in SECTIONS.items():
     for _f in dataclasses.fields(_cls):
@@ -633,18 +475,63 @@ for _section, _cls in SECTIONS.items():
         FLAT[_flat] = (_section, _f.name)
 
 
+def task_fields(cls: type[TaskConfig]) -> list[str]:
+    """The flat names of a task config's own fields (all but ``name``)."""
+    return [f.name for f in dataclasses.fields(cls) if f.name != "name"]
+
+
 def apply_overrides(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:
-    """Return ``config`` with flat ``{field: value}`` overrides applied (a new object)."""
+    """Return ``config`` with flat ``{field: value}`` overrides applied (a new object).
+
+    ``task=NAME`` switches to that task's config, keeping the fields it shares with the
+    current one that were set (differ from their default); the other keys are generic fields
+    or fields of the (new) task."""
+    overrides = dict(overrides)
+    task = config.task
+    name = overrides.pop("task", None)
+    task_cls = type(task)
+    carried: dict[str, Any] = {}
+    if name is not None:
+        from rnnkit.tasks import registry
+
+        task_cls = registry.config_class(name)
+        name = registry.canonical(name)
+        if name != task.name:
+            own = set(task_fields(task_cls))
+            for f in dataclasses.fields(task):
+                value = getattr(task, f.name)
+                if f.name in own and value != _field_default(f):
+                    carried[f.name] = value
+    own = set(task_fields(task_cls))
     changes: dict[str, dict[str, Any]] = {}
+    task_changes: dict[str, Any] = {}
     for key, value in overrides.items():
-        if key not in FLAT:
-            raise ConfigError(f"unknown config key {key!r}{_suggest(key, FLAT)}")
-        section, name = FLAT[key]
-        changes.setdefault(section, {})[name] = value
+        if key in FLAT and key != "task":
+            section, field_name = FLAT[key]
+            changes.setdefault(section, {})[field_name] = value
+        elif key in own:
+            task_changes[key] = value
+        else:
+            raise ConfigError(_unknown(None, key, [*FLAT, *own], name or task.name))
+    if name is not None and name != task.name:
+        new_task = task_cls(name=name, **{**carried, **task_changes})
+    elif task_changes or name is not None:
+        new_task = dataclasses.replace(task, **task_changes)
+    else:
+        new_task = task
     return dataclasses.replace(
         config,
+        task=new_task,
         **{s: dataclasses.replace(getattr(config, s), **kv) for s, kv in changes.items()},
     )
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
 
 
 def read_mapping(path: str | Path, what: str = "config") -> Any:
@@ -837,10 +724,14 @@ def _suggest(name: str, allowed) -> str:
     return f"{hint}; allowed: {', '.join(sorted(allowed))}"
 
 
-def parse_value(key: str, text: str) -> Any:
-    """Convert a command-line string to the type of flat field ``key``."""
-    section, name = FLAT[key]
-    hint = typing.get_type_hints(SECTIONS[section])[name]
+def parse_value(key: str, text: str, task: type[TaskConfig] | None = None) -> Any:
+    """Convert a command-line string to the type of flat field ``key``: a field of every
+    run, or of the ``task`` config class."""
+    if key in FLAT:
+        section, name = FLAT[key]
+        hint = typing.get_type_hints(SECTIONS[section])[name]
+    else:
+        hint = typing.get_type_hints(task)[key]
     return _parse(f"--{key.replace('_', '-')}", text, hint)
 
 
@@ -886,34 +777,54 @@ def _parse(flag: str, text: str, hint: Any) -> Any:
     return text
 
 
-def field_help(key: str) -> str:
-    """The one-line docstring of flat field ``key`` (from the attribute docstrings above)."""
-    return _field_docs().get(key, "")
+def field_help(key: str, task: type[TaskConfig] | None = None) -> str:
+    """The one-line docstring of flat field ``key`` (the string literal under the field), of
+    every run's sections or of the ``task`` config class."""
+    if key in FLAT:
+        section, name = FLAT[key]
+        return field_docs(SECTIONS[section]).get(name, "")
+    return field_docs(task).get(key, "") if task is not None else ""
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Each field of dataclass ``cls`` (and of the dataclasses it extends) -> its docstring,
+    with whitespace folded."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        docs.update(_class_docs(klass.__module__, klass.__qualname__))
+    return docs
 
 
 @functools.cache
-def _field_docs() -> dict[str, str]:
-    """Each field's docstring (the string literal under it), by flat name: the --help text.
-    Read on first use, from one parse of this file (``inspect.getsource`` of each class would
-    parse it twice per class: 0.1 s at every import)."""
+def _class_docs(module: str, qualname: str) -> dict[str, str]:
+    tree = _module_tree(module)
+    node = next((n for n in (tree.body if tree else []) if getattr(n, "name", None) == qualname),
+                None)  # fmt: skip
+    if node is None:
+        return {}
+    import ast
+
+    docs = {}
+    for field_node, nxt in zip(node.body, node.body[1:], strict=False):
+        if (
+            isinstance(field_node, ast.AnnAssign)
+            and isinstance(field_node.target, ast.Name)
+            and isinstance(nxt, ast.Expr)
+            and isinstance(nxt.value, ast.Constant)
+            and isinstance(nxt.value.value, str)
+        ):
+            docs[field_node.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+@functools.cache
+def _module_tree(module: str):
+    """The parsed source of ``module`` (once per module: ``inspect.getsource`` of each class
+    would parse the file again for each), or None where there is no source."""
     import ast
     import inspect
 
-    classes = {
-        node.name: node
-        for node in ast.parse(inspect.getsource(sys.modules[__name__])).body
-        if isinstance(node, ast.ClassDef)
-    }
-    docs: dict[str, str] = {}
-    for section, cls in SECTIONS.items():
-        body = classes[cls.__name__].body
-        for node, nxt in zip(body, body[1:], strict=False):
-            if (
-                isinstance(node, ast.AnnAssign)
-                and isinstance(node.target, ast.Name)
-                and isinstance(nxt, ast.Expr)
-                and isinstance(nxt.value, ast.Constant)
-            ):
-                flat = flat_name(section, node.target.id)
-                docs[flat] = " ".join(nxt.value.value.split())
-    return docs
+    try:
+        return ast.parse(inspect.getsource(sys.modules[module]))
+    except (OSError, TypeError, KeyError):
+        return None

@@ -30,38 +30,16 @@ from torch import Tensor, nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 import rnnkit
-from rnnkit.cells.base import LSTMState, detach
-from rnnkit.init import initialize
-from rnnkit.models import SequenceModel
-from rnnkit.seq2seq.schedule import teacher_forcing_ratio
-from rnnkit.tasks import Task, build_task
+from rnnkit.tasks import build_task, registry
+from rnnkit.tasks.base import StepContext, Task
 from rnnkit.training import checkpoint as ckpt
 from rnnkit.training import distributed, resources, threads
-from rnnkit.training.config import (
-    ConfigError,
-    ModelConfig,
-    RunConfig,
-    TrainConfig,
-    load_file,
-    save,
-)
+from rnnkit.training.config import ConfigError, RunConfig, load_file, save
 from rnnkit.training.log import MetricsLog, read_metrics
 from rnnkit.training.optim import build_optimizer, build_scheduler
 
 # The memory guard measures sequences of plain tensors on their first this many steps.
 MEASURED_STEPS = 512
-
-SEQ2SEQ_TASKS = ("reverse", "sort", "dates", "translate")
-TREE_TASKS = ("trees", "listops")
-# Sequence tasks whose inputs are token ids (B, T) with lengths: the model embeds them first
-# (--embed, --embeddings).
-TOKEN_TASKS = ("classify", "tag")
-# Fields that only sequence-to-sequence tasks read: an error elsewhere unless at the default.
-SEQ2SEQ_FIELDS = {
-    "model": ("attention", "input_feeding", "tie_embeddings"),
-    "train": ("teacher_forcing", "sampling_schedule", "beam", "length_penalty"),
-}
-
 
 @dataclass
 class Run:
@@ -93,212 +71,9 @@ class Run:
 
 
 def build_model(config: RunConfig, task: Task, *, initialize: bool = True) -> nn.Module:
-    """The model ``config.model`` describes, sized for ``task``, initialized as configured
-    (draws from torch's global RNG: seed it first): a :class:`SequenceModel`, or a
-    :class:`~rnnkit.seq2seq.Seq2Seq` for a sequence-to-sequence task. ``initialize=False``
-    skips the configured initialization (weights about to be loaded need none, and chrono
-    would read the training data for its T_max)."""
-    m = config.model
-    options: dict[str, Any] = {}
-    if m.cell == "rnn":
-        options["nonlinearity"] = m.nonlinearity
-    if m.cell == "lstm":
-        options.update(peephole=m.peephole, norm=None if m.norm == "none" else m.norm)
-        if m.proj_size is not None:
-            options["proj_size"] = m.proj_size
-    if m.cell in ("mingru", "minlstm"):
-        options.update(mode=m.scan, chunk_size=m.chunk_size, block=m.block)
-    # The recurrent part, the same for both kinds of model.
-    runner = dict(
-        cell=m.cell,
-        hidden_size=m.hidden,
-        num_layers=m.layers,
-        bidirectional=m.bidirectional,
-        dropout=m.dropout,
-        residual=m.residual,
-        path=m.path,
-        **options,
-    )
-    # The runner's regularizers, passed only when set (every model takes them then).
-    regularizers = dict(variational=m.variational, weight_drop=m.weight_drop, zoneout=m.zoneout)
-    runner.update({k: v for k, v in regularizers.items() if v})
-    if task.output == "lm":
-        return _language_model(config, task, runner, initialize=initialize)
-    if config.task.name in TREE_TASKS:
-        return _tree_model(config, task, runner, initialize=initialize)
-    if config.task.name == "forecast":
-        return _forecaster(config, task, runner, initialize=initialize)
-    if config.task.name == "tag":
-        return _tagger(config, task, runner, initialize=initialize)
-    if task.output == "seq2seq":
-        from rnnkit.seq2seq import Seq2Seq
-
-        model = Seq2Seq(
-            len(task.src_codec),
-            len(task.tgt_codec),
-            embed_size=m.embed or m.hidden,
-            attention=m.attention,
-            input_feeding=m.input_feeding,
-            tie_embeddings=m.tie_embeddings,
-            **runner,
-        )
-        if initialize:
-            _initialize(config, task, [model.encoder, model.decoder])
-        return model
-    tokens = config.task.name in TOKEN_TASKS
-    model = SequenceModel(
-        (m.embed or m.hidden) if tokens else task.input_size,
-        task.output_size,
-        head="step" if task.output == "tagging" else "sequence",
-        pooling=m.pooling,
-        vocab_size=len(task.vocab) if tokens else None,
-        **runner,
-    )
-    if initialize:
-        _initialize(config, task, [model.encoder])
-        if tokens:
-            _load_embeddings(config, task, model.embed)
-    return model
-
-
-def _language_model(config: RunConfig, task: Task, runner: dict, *, initialize: bool):
-    """An AWD-style language model (``rnnkit.models.language``)."""
-    from rnnkit.models.language import LanguageModel
-
-    m = config.model
-    for name in ("bidirectional", "residual"):
-        del runner[name]
-    runner["variational"] = m.variational
-    model = LanguageModel(len(task.codec), embed_size=m.embed or m.hidden,
-                          tie_embeddings=m.tie_embeddings, embed_dropout=m.embed_dropout,
-                          input_dropout=m.input_dropout, **runner)  # fmt: skip
-    if initialize:
-        _initialize(config, task, [model.rnn])
-    return model
-
-
-def _forecaster(config: RunConfig, task: Task, runner: dict, *, initialize: bool) -> nn.Module:
-    """A direct multi-horizon forecaster (``--model sequence``) or an encoder-decoder one."""
-    from rnnkit.models.forecast import DirectForecaster, Seq2SeqForecaster
-
-    m = config.model
-    sizes = (task.input_size, task.future_size, task.horizon, task.output_size // task.horizon)
-    if m.name == "seq2seq":
-        del runner["bidirectional"], runner["residual"]
-        model = Seq2SeqForecaster(*sizes, attention=m.attention, **runner)
-        runners = [model.encoder, model.decoder]
-    else:
-        model = DirectForecaster(*sizes, pooling=m.pooling, **runner)
-        runners = [model.encoder]
-    if initialize:
-        _initialize(config, task, runners)
-    return model
-
-
-def _tree_model(config: RunConfig, task: Task, runner: dict, *, initialize: bool) -> nn.Module:
-    """A Tree-LSTM classifier, or a sequence model over the leaves (``--model sequence``)."""
-    from rnnkit.tree.model import LeafSequenceModel, TreeClassifier
-
-    m = config.model
-    embed = m.embed or m.hidden
-    if m.name == "tree-lstm":
-        # Binary parses have two ordered children; ListOps operators take up to 5 arguments.
-        arity = 2 if config.task.tree_form == "binary" else 5
-        model = TreeClassifier(
-            len(task.vocab), task.output_size, embed_size=embed, hidden_size=m.hidden,
-            cell=m.tree_cell, arity=arity, dropout=m.dropout,
-        )  # fmt: skip
-        table = model.encoder.embed
-    else:
-        inner = SequenceModel(
-            embed, task.output_size, vocab_size=len(task.vocab), pooling=m.pooling, **runner
-        )
-        if initialize:
-            _initialize(config, task, [inner.encoder])
-        model, table = LeafSequenceModel(inner), inner.embed
-    if initialize:
-        _load_embeddings(config, task, table)
-    return model
-
-
-def _load_embeddings(config: RunConfig, task: Task, table: nn.Embedding) -> None:
-    """Fill the token table from ``--embeddings FILE`` (if given) for ``task.vocab``."""
-    path = config.model.embeddings
-    if path is None:
-        return
-    from rnnkit.text.vectors import read_word_vectors
-
-    weights, found = read_word_vectors(path, task.vocab)
-    with torch.no_grad():
-        table.weight.copy_(weights)
-    if not config.train.quiet:
-        print(f"embeddings: {found} of {len(task.vocab) - 4} words found in {path}")
-
-
-def _tagger(config: RunConfig, task: Task, runner: dict, *, initialize: bool) -> nn.Module:
-    """A tagger over token ids (``rnnkit.models.tagger``), with a CRF under ``--crf``."""
-    from rnnkit.models.tagger import Tagger
-
-    m = config.model
-    model = Tagger(len(task.vocab), task.output_size, embed_size=m.embed or m.hidden, crf=m.crf,
-                   **runner)  # fmt: skip
-    if initialize:
-        _initialize(config, task, [model.encoder])
-        _load_embeddings(config, task, model.embed)
-    return model
-
-
-def _initialize(config: RunConfig, task: Task, runners: list[nn.Module]) -> None:
-    for enc in runners:
-        _initialize_runner(config, task, enc)
-
-
-def _initialize_runner(config: RunConfig, task: Task, enc: nn.Module) -> None:
-    m = config.model
-    if m.init == "xavier":
-        initialize(enc, input_weights="xavier_uniform", recurrent_weights="xavier_uniform")
-    elif m.init == "orthogonal":
-        initialize(enc, input_weights="xavier_uniform", recurrent_weights="orthogonal")
-    elif m.init == "identity":
-        initialize(enc, input_weights="xavier_uniform", recurrent_weights="identity")
-    elif m.init == "chrono":
-        # Chrono's T_max is the longest dependency: at most the whole sequence.
-        t_max = max(2, task_span(task))
-        initialize(enc, input_weights="keep", recurrent_weights="keep", bias="chrono", t_max=t_max)
-    if m.forget_bias is not None:
-        initialize(
-            enc, input_weights="keep", recurrent_weights="keep", bias="keep",
-            forget_bias=m.forget_bias,
-        )  # fmt: skip
-
-
-def task_span(task: Task) -> int:
-    """The number of steps a task's sequences have (the longest dependency chrono covers)."""
-    x, _ = task.train_batch(0, 1, 0)
-    return _inputs(x).shape[1]
-
-
-def _refuse(fields: dict[str, bool], why: str) -> None:
-    """ConfigError for the first field set (True) in ``fields``: ``"<field>: <why>"``."""
-    for name, used in fields.items():
-        if used:
-            raise ConfigError(f"{name}: {why}")
-
-
-def model_label(config: RunConfig) -> str:
-    """A short name of the model for people: the cell, or the Tree-LSTM and its cell."""
-    m = config.model
-    if m.name == "seq2seq":
-        return f"seq2seq ({m.cell})"
-    return m.cell if m.name == "sequence" else f"tree-lstm ({m.tree_cell})"
-
-
-def _inputs(x: Any) -> Tensor:
-    """The sequence tensor of a batch's inputs: the source ids of a sequence-to-sequence batch,
-    the leaves of a batch of trees."""
-    if isinstance(x, Tensor):
-        return x
-    return x[0] if isinstance(x, tuple) else x.flat
+    """The model ``config.model`` describes for ``task`` (its ``build_model`` hook), initialized
+    as configured (draws from torch's global RNG: seed it first)."""
+    return task.build_model(config, initialize=initialize)
 
 
 def _repeat(x: Any, copies: int) -> Any:
@@ -312,11 +87,6 @@ def _repeat(x: Any, copies: int) -> Any:
         parts = [v if v is None else _repeat(v, copies) for v in x]
         return type(x)(*parts) if hasattr(x, "_fields") else tuple(parts)
     raise NotImplementedError(f"cannot copy a {type(x).__name__} batch")
-
-
-def _call(model: nn.Module, x: Any, **kwargs: Any) -> Tensor:
-    """``model(x)``; a tuple of inputs is passed as separate arguments."""
-    return model(*x, **kwargs) if isinstance(x, tuple) else model(x, **kwargs)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -414,23 +184,16 @@ class Trainer:
             self._resume_state = ckpt.read_state(self._resume_from)
             _same_model(config, self._resume_state, self._resume_from)
             saved = self._resume_state.get("task")
-        self._check(config)
-        if config.model.embeddings is not None and not resume:
-            # The file fixes the embedding size; the saved config records it, so a loaded run
-            # needs no vectors file.
-            from rnnkit.text.vectors import vector_size
-
-            size = vector_size(config.model.embeddings)
-            if config.model.embed not in (None, size):
-                raise ConfigError(
-                    f"model.embed: {config.model.embed} differs from the {size} dimensions of "
-                    f"{config.model.embeddings}"
-                )
-            config = config.replace(embed=size)
+        task_cls = registry.task_class(config.task.name)
+        task_cls.check(config)
+        # A task may fill in fields its files fix (an embeddings file's dimension); the saved
+        # config records them, so a loaded run needs the files no more.
+        if not resume:
+            config = task_cls.resolve_config(config)
             self.config = config
         self.task = build_task(config.task, saved)
         self.task.load()
-        self._check_task(config, self.task)
+        self._check_metric(config, self.task)
         seed_everything(t.seed)
         if t.memory_check:
             resources.check_model(
@@ -474,7 +237,6 @@ class Trainer:
         self.reached: dict[str, Any] | None = None
         self.nonfinite = 0  # non-finite steps in a row
         self.skipped = 0  # non-finite steps in all
-        self.carry = None  # a language model's state, carried from batch to batch
         self._improved = False
         self.flow_history = None  # rank 0 with train.grad_flow_every: RUN_DIR/grad_flow.jsonl
         if resume:
@@ -484,118 +246,7 @@ class Trainer:
 
     # -- set-up ---------------------------------------------------------------------------------
     @staticmethod
-    def _check(config: RunConfig) -> None:
-        """Fields that only some tasks use, before any data is read."""
-        seq2seq = config.task.name in SEQ2SEQ_TASKS
-        forecaster = config.task.name == "forecast" and config.model.name == "seq2seq"
-        lm = config.task.name == "lm"
-        defaults = {"model": ModelConfig(), "train": TrainConfig()}
-        for section, names in SEQ2SEQ_FIELDS.items():
-            for name in names:
-                value = getattr(getattr(config, section), name)
-                if forecaster and name == "attention":
-                    continue  # the forecaster's decoder attends too
-                if lm and name == "tie_embeddings":
-                    continue  # a language model ties its input and output tables
-                if not seq2seq and value != getattr(defaults[section], name):
-                    raise ConfigError(
-                        f"{section}.{name}: only for sequence-to-sequence tasks "
-                        f"({', '.join(SEQ2SEQ_TASKS)}), got {value!r} with task "
-                        f"{config.task.name!r}"
-                    )
-        m = config.model
-        trees = config.task.name in TREE_TASKS
-        if m.name == "tree-lstm" and not trees:
-            raise ConfigError(
-                f"model.name: 'tree-lstm' needs a tree task ({', '.join(TREE_TASKS)}), got task "
-                f"{config.task.name!r}"
-            )
-        if config.task.tree_form == "operator" and m.name != "tree-lstm":
-            raise ConfigError(
-                "task.tree_form: 'operator' trees are for --model tree-lstm; a sequence model "
-                "reads the binary form's leaves"
-            )
-        if m.name == "tree-lstm":
-            sequence_only = {
-                "model.layers": m.layers != 1,
-                "model.bidirectional": m.bidirectional,
-                "model.pooling": m.pooling != "last",
-                "model.cell": m.cell != "lstm",
-                "model.init": m.init != "default",
-                "model.forget_bias": m.forget_bias is not None,
-                "model.peephole": m.peephole,
-                "model.norm": m.norm != "none",
-                "model.proj_size": m.proj_size is not None,
-                "model.residual": m.residual,
-                "model.path": m.path != "auto",
-                "train.tbptt": config.train.tbptt != 0,
-            }
-            _refuse(sequence_only, "not for --model tree-lstm (set --tree-cell childsum|nary "
-                    "instead); leave it at its default")  # fmt: skip
-        if m.name == "seq2seq" and config.task.name != "forecast":
-            raise ConfigError(
-                f"model.name: 'seq2seq' is the forecaster (task forecast); task "
-                f"{config.task.name!r} picks its own model (leave --model at 'sequence')"
-            )
-        if forecaster:
-            _refuse({"model.bidirectional": m.bidirectional, "model.pooling": m.pooling != "last",
-                     "model.residual": m.residual},
-                    "not for --model seq2seq (its encoder's final state starts the decoder); "
-                    "leave it at its default")  # fmt: skip
-        if config.task.name == "forecast" and config.train.tbptt:
-            raise ConfigError("train.tbptt: not for task 'forecast' (windows are lookback "
-                              "steps long; shorten --lookback instead)")  # fmt: skip
-        if config.task.name == "ts-classify" and config.train.tbptt:
-            raise ConfigError("train.tbptt: not for task 'ts-classify' (its series have their "
-                              "own lengths, which truncated chunks would ignore)")  # fmt: skip
-        if config.task.name in TOKEN_TASKS and config.train.tbptt:
-            raise ConfigError(
-                f"train.tbptt: not for task {config.task.name!r} (its texts have their own "
-                "lengths, which truncated chunks would ignore)"
-            )
-        if m.crf and config.task.name != "tag":
-            raise ConfigError(f"model.crf: only for task 'tag' (a CRF scores sequences of tags), "
-                              f"got task {config.task.name!r}")  # fmt: skip
-        if config.task.name == "tag" and m.pooling != "last":
-            raise ConfigError(f"model.pooling: not for task 'tag' (one tag per token, nothing is "
-                              f"pooled), got {m.pooling!r}; leave it at its default")  # fmt: skip
-        if m.name != "tree-lstm" and m.tree_cell != "childsum":
-            raise ConfigError(
-                f"model.tree_cell: only for --model tree-lstm, got {m.tree_cell!r} with --model "
-                f"{m.name}"
-            )
-        tokens = config.task.name in TOKEN_TASKS
-        if m.embeddings is not None and not (trees or tokens):
-            raise ConfigError(
-                f"model.embeddings: only for tree tasks ({', '.join(TREE_TASKS)}) and "
-                f"{', '.join(TOKEN_TASKS)} so far, got task {config.task.name!r}"
-            )
-        if lm:
-            _refuse({"model.bidirectional": m.bidirectional, "model.residual": m.residual,
-                     "model.pooling": m.pooling != "last", "train.tbptt": config.train.tbptt != 0},
-                    "not for task 'lm' (a left-to-right model of every next token; --seq-len "
-                    "sets its truncated-BPTT window)")  # fmt: skip
-        else:
-            _refuse({"model.embed_dropout": m.embed_dropout != 0,
-                     "model.input_dropout": m.input_dropout != 0},
-                    f"only for task 'lm', got it with task {config.task.name!r}")  # fmt: skip
-        if m.embed is not None and not (seq2seq or trees or tokens or lm):
-            raise ConfigError(
-                f"model.embed: only for tasks that read tokens (sequence-to-sequence and tree "
-                f"tasks, {', '.join(TOKEN_TASKS)}), got {m.embed!r} with task "
-                f"{config.task.name!r}"
-            )
-        if seq2seq:
-            unused = {
-                "model.pooling": m.pooling != "last",
-                "model.proj_size": m.proj_size is not None,
-                "train.tbptt": config.train.tbptt != 0,
-            }
-            _refuse(unused, f"not for sequence-to-sequence tasks (task {config.task.name!r}); "
-                    "leave it at its default")  # fmt: skip
-
-    @staticmethod
-    def _check_task(config: RunConfig, task: Task) -> None:
+    def _check_metric(config: RunConfig, task: Task) -> None:
         t = config.train
         allowed = ["loss", *task.metrics]
         if t.early_stopping is not None and t.early_stopping not in allowed:
@@ -603,13 +254,6 @@ class Trainer:
                 f"train.early_stopping: task {task.name!r} has no metric {t.early_stopping!r}; "
                 f"allowed: {', '.join(allowed)}"
             )
-        if t.tbptt and task.output != "tagging" and config.model.pooling != "last":
-            raise ConfigError(
-                f"train.tbptt: with a sequence-level task ({task.name!r}) only the last chunk is "
-                f"backpropagated, so pooling must be 'last', got {config.model.pooling!r}"
-            )
-        if t.tbptt and config.model.bidirectional:
-            raise ConfigError("train.tbptt: not with a bidirectional model (it reads the future)")
 
     def _restore(self) -> None:
         state = ckpt.load_training_state(
@@ -625,17 +269,16 @@ class Trainer:
         self.nonfinite = state.get("nonfinite", 0)
         if self.best["step"] is not None:
             ckpt.point_best(self.run_dir, self.best["step"])
-        carry = state["carry"]
-        if carry and not self.dist.enabled:  # see _carried
-            h = carry["h"].to(self.device)
-            self.carry = LSTMState(h, carry["c"].to(self.device)) if "c" in carry else h
+        if state["carry"] and not self.dist.enabled:  # see _save_checkpoint
+            self.task.load_carried(state["carry"], self.device)
 
     def _check_memory(self) -> None:
         """Refuse a training step that would not fit: see :mod:`rnnkit.training.resources`."""
         t, o = self.config.train, self.config.optim
         x, y = self.task.longest_example(t.seed)
-        sequence = "x".join(str(n) for n in _inputs(x).shape[1:])
-        T, scale = _inputs(x).shape[1], 1.0
+        steps = self.task.steps_of(x)
+        sequence = "x".join(str(n) for n in steps.shape[1:])
+        T, scale = steps.shape[1], 1.0
         if isinstance(x, Tensor) and T > MEASURED_STEPS:
             # Activations grow linearly with the length, and a long forward pass is slow (the
             # fused kernel runs it whole before the guard sees anything): measure a prefix.
@@ -648,8 +291,7 @@ class Trainer:
         def forward(copies: int) -> None:
             xs, ys = _repeat(x, copies), _repeat(y, copies)
             with self._autocast():
-                out = self.model(xs, None)[0] if self.task.output == "lm" else _call(self.model, xs)
-                self.task.loss(out, ys)
+                self.task.loss(self.task.forward(self.model, xs), ys)
 
         weights = [*self.model.parameters(), *self.model.buffers()]
         size = sum(p.numel() * p.element_size() for p in self.params)
@@ -677,53 +319,11 @@ class Trainer:
         bf16 = self.config.train.precision == "bf16"
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
 
-    def _forward_backward(self, x: Any, y: Tensor) -> float:
-        """Accumulate gradients of the step's loss; returns the loss."""
+    def _forward_backward(self, x: Any, y: Any) -> float:
+        """Accumulate gradients of the step's loss (the task's training step); returns it."""
         t = self.config.train
-        if self.task.output == "lm":
-            # The state carries over from the previous batch (the streams continue), detached
-            # so that gradients stop at the batch border; dropped when an epoch begins.
-            if self.task.resets(self.step, t.batch_size):
-                self.carry = None
-            with self._autocast():
-                logits, carry = self.net(x, self.carry)
-                loss = self.task.loss(logits, y)
-            loss.backward()
-            self.carry = detach(carry)
-            return loss.item()
-        k = t.tbptt
-        T = _inputs(x).shape[1] if k else 0
-        if not k or k >= T:
-            kwargs = {}
-            if self.task.output == "seq2seq":
-                kwargs["teacher_forcing"] = teacher_forcing_ratio(
-                    self.step, t.steps, final=t.teacher_forcing, schedule=t.sampling_schedule
-                )
-            with self._autocast():
-                loss = self.task.loss(_call(self.net, x, **kwargs), y)
-            loss.backward()
-            return loss.item()
-        state = None
-        if self.task.output == "tagging":
-            # Each chunk's loss is backpropagated within the chunk only; the state crosses
-            # chunk borders as a constant. The chunk losses are weighted to average over T.
-            total = 0.0
-            for xc, yc in zip(x.split(k, dim=1), y.split(k, dim=1), strict=True):
-                with self._autocast():
-                    out, state = self.model.encode(xc, state=state)
-                    loss = self.task.loss(self.model.decode(out), yc) * (xc.shape[1] / T)
-                loss.backward()
-                total += loss.item()
-                state = detach(state)
-            return total
-        # Sequence-level target: run the prefix without a graph, backpropagate the last k steps.
-        with torch.no_grad(), self._autocast():
-            _, state = self.model.encode(x[:, : T - k])
-        with self._autocast():
-            out, _ = self.model.encode(x[:, T - k :], state=detach(state))
-            loss = self.task.loss(self.model.decode(out), y)
-        loss.backward()
-        return loss.item()
+        ctx = StepContext(self.model, self.step, t.steps, t.tbptt, t.precision, self.device)
+        return self.task.train_step(self.net, x, y, ctx)
 
     def train_step(self, x: Any, y: Tensor) -> dict[str, float]:
         """One optimizer step on batch ``(x, y)``; returns the step's logged numbers."""
@@ -763,9 +363,9 @@ class Trainer:
                     f"update skipped ({self.nonfinite} in a row, training stops at {limit})",
                     file=sys.stderr,
                 )
-            # A language model's state came out of the same forward pass: carried on, it
-            # would make every following step non-finite too.
-            self.carry = None
+            # State carried between batches came out of the same forward pass: carried on,
+            # it would make every following step non-finite too.
+            self.task.forget_carried()
             return row  # skip the update; the step counter still advances
         self.nonfinite = 0
         if o.clip > 0:
@@ -809,7 +409,7 @@ class Trainer:
             print(f"threads: {self.threads.describe()}", file=sys.stderr)
         bar = tqdm(
             total=t.steps, initial=self.step, disable=t.quiet or not main, unit="step",
-            desc=f"{self.task.name} {model_label(cfg)}", dynamic_ncols=True,
+            desc=f"{self.task.name} {self.task.label(cfg)}", dynamic_ncols=True,
             # In a log file rather than a terminal, redraw every 10 s instead of 10 times a second.
             mininterval=0.1 if sys.stderr.isatty() else 10.0,
         )  # fmt: skip
@@ -964,28 +564,17 @@ class Trainer:
             scheduler=self.scheduler,
             state=state,
             best=self._improved,
-            carry=self._carried(),
+            # With several workers each carries its own streams' state and only rank 0 saves,
+            # so none is saved: a resumed run restarts them from zeros.
+            carry={} if self.dist.enabled else self.task.carried(),
             keep=self.config.train.keep_checkpoints,
         )
-
-    def _carried(self) -> dict[str, Tensor]:
-        """The language model's carried state, for the checkpoint: ``{"c": ..., "h": ...}``
-        (LSTM) or ``{"h": ...}``. With several workers each carries its own streams' state
-        and only rank 0 saves, so none is saved: a resumed run restarts them from zeros."""
-        if self.carry is None or self.dist.enabled:
-            return {}
-        if isinstance(self.carry, Tensor):
-            return {"h": self.carry}
-        return {"c": self.carry.c, "h": self.carry.h}
 
     def _path(self) -> str:
         """The execution path the model's recurrent part takes on a training batch."""
         t = self.config.train
         x, _ = self.task.train_batch(0, t.batch_size, t.seed)
-        x = x.to(self.device)
-        if isinstance(self.model, SequenceModel) and isinstance(x, tuple):
-            x = x[0]  # (x, lengths) of series: the path depends on x alone
-        return self.model.resolve_path(x)
+        return self.model.resolve_path(x.to(self.device))
 
     def _path_reason(self) -> str:
         """Why the recurrent layer (the first, if several) took the path it last took."""
@@ -1005,8 +594,7 @@ class Trainer:
             batch_size=t.eval_batch_size,
             device=self.device,
             bf16=t.precision == "bf16",
-            beam=t.beam,
-            length_penalty=t.length_penalty,
+            final=True,  # a task that decodes may search wider now (its beam)
         )
         valid = evaluate(self.model, self.task, "valid", **kwargs)
         test = evaluate(self.model, self.task, "test", **kwargs)
@@ -1017,7 +605,7 @@ class Trainer:
         summary = {
             "task": self.task.name,
             "description": self.task.describe(),
-            "cell": model_label(self.config),
+            "cell": self.task.label(self.config),
             "steps": self.step,
             "stopped": stop,
             "wall_time_s": round(self.elapsed, 3),
@@ -1036,8 +624,9 @@ class Trainer:
             "device": str(self.device),
             "versions": {"rnnkit": rnnkit.__version__, "torch": torch.__version__},
         }
-        # Task reports (figures, a forecast's backtest) may add to the summary.
+        # Task reports (figures, a backtest) may add to the summary, and lines for people.
         summary.update(self.task.report(self.model, self.run_dir, device=self.device) or {})
+        summary["details"] = self.task.summary_lines(summary)
         ckpt.atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2))
         from rnnkit.report.plots import plot_runs  # matplotlib loads only when needed
 
@@ -1049,7 +638,7 @@ class Trainer:
         better = self.task.metrics[next(iter(self.task.metrics))]
         main = next(iter(self.task.metrics))
         plot_runs(
-            {model_label(self.config): history},
+            {self.task.label(self.config): history},
             self.run_dir / "loss.png",
             metric=main,
             title=self.task.describe(),
@@ -1196,14 +785,7 @@ def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
             else "not reached"
         )
         lines.append(f"  target {target['metric']} {target['threshold']:g}: {when}")
-    backtest = summary.get("backtest")
-    if backtest:
-        lines.append(f"  backtest over {backtest['origins']} origins per series (test period), "
-                     "by MASE:")  # fmt: skip
-        for k, row in enumerate(backtest["ranking"], 1):
-            extra = f", coverage {row['coverage']:.2f}" if "coverage" in row else ""
-            lines.append(f"    {k}. {row['model']:<16} MASE {row['mase']:.4g}, sMAPE "
-                         f"{row['smape']:.4g}{extra} ({row['seconds']:.1f} s)")  # fmt: skip
+    lines += summary.get("details", [])
     if "threads" in summary:  # runs from before the thread policy have none
         why = f" ({summary['path_reason']})" if summary.get("path_reason") else ""
         lines.append(f"  path: {summary['path']}{why}; threads: {summary['threads']}")
@@ -1248,27 +830,38 @@ def train(config: RunConfig | str | Path | None = None, *, resume=None, **overri
 # Model fields a resumed run may change: regularization, execution paths and initialization
 # (which a resumed run does not redo). The others shape the weights or what they mean.
 _NOT_ARCHITECTURE = {
-    "dropout", "variational", "weight_drop", "zoneout", "embed_dropout", "input_dropout",
-    "path", "scan", "chunk_size", "block", "init", "forget_bias", "embeddings",
+    "dropout", "variational", "weight_drop", "zoneout", "path", "scan", "chunk_size", "block",
+    "init", "forget_bias",
 }  # fmt: skip
 
 
 def _same_model(config: RunConfig, state: dict[str, Any], directory: Path) -> None:
     """Refuse a checkpoint written for another task or model than ``config`` describes (a
     checkpoint copied between runs, or a resume with --hidden changed): the weights would
-    not fit, or fit and mean something else."""
+    not fit, or fit and mean something else. Compared: the model fields that shape weights,
+    and the task's own such fields (its ``shapes``)."""
     saved = state.get("config")
     if not isinstance(saved, dict):
         return  # written before checkpoints recorded their config
     now = config.to_dict()
+    name = saved.get("task", {}).get("name") if isinstance(saved.get("task"), dict) else None
+    if name != now["task"]["name"]:
+        raise ckpt.CheckpointError(
+            f"{directory}: written for another model (task.name: checkpoint {name!r}, this run "
+            f"{now['task']['name']!r}); start a new run (--out) to change the model"
+        )
+    try:  # a checkpoint of rnnkit 0.1 has the old layout
+        saved = RunConfig.from_dict(saved, source=str(directory)).to_dict()
+    except ConfigError:
+        pass
+    task_cls = registry.task_class(config.task.name)
+    fields = [("model", k) for k in now["model"] if k not in _NOT_ARCHITECTURE]
+    fields += [("task", k) for k in task_cls.shapes]
     differ = [
-        f"model.{key}: checkpoint {value!r}, this run {now['model'].get(key)!r}"
-        for key, value in (saved.get("model") or {}).items()
-        if key not in _NOT_ARCHITECTURE and now["model"].get(key) != value
+        f"{section}.{key}: checkpoint {saved[section][key]!r}, this run {now[section][key]!r}"
+        for section, key in fields
+        if key in saved.get(section, {}) and saved[section][key] != now[section][key]
     ]
-    if saved.get("task", {}).get("name") != now["task"]["name"]:
-        differ.insert(0, f"task.name: checkpoint {saved.get('task', {}).get('name')!r}, this "
-                         f"run {now['task']['name']!r}")  # fmt: skip
     if differ:
         raise ckpt.CheckpointError(
             f"{directory}: written for another model ({'; '.join(differ[:4])}"

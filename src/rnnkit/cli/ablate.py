@@ -33,9 +33,10 @@ def add_parser(sub, add_config_flags) -> None:
 def run(args: argparse.Namespace) -> int:
     from rnnkit.ablation import DEFAULT_GRID, Budget, read_grid, run_ablation
     from rnnkit.ablation.run import text_table
-    from rnnkit.training.config import FLAT, RunConfig, apply_overrides, load_file
+    from rnnkit.cli.flags import config_overrides
+    from rnnkit.training.config import RunConfig, apply_overrides, load_file
 
-    overrides = {k: v for k, v in vars(args).items() if k in FLAT}
+    overrides = config_overrides(args)
     out = overrides.pop("out", None)
     base = apply_overrides(load_file(args.config) if args.config else RunConfig(), overrides)
     grid = read_grid(args.grid) if args.grid else DEFAULT_GRID

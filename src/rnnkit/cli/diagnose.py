@@ -35,12 +35,13 @@ def add_parser(sub, add_config_flags) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from rnnkit.cli.main import UsageError
+    from rnnkit.cli.flags import config_overrides
     from rnnkit.diagnostics.runs import diagnose_run
+    from rnnkit.errors import UsageError
     from rnnkit.report.plots import plot_gradient_flow
-    from rnnkit.training.config import FLAT, RunConfig, apply_overrides, load_file
+    from rnnkit.training.config import RunConfig, apply_overrides, load_file
 
-    overrides = {k: v for k, v in vars(args).items() if k in FLAT}
+    overrides = config_overrides(args)
     if args.run_dir is not None:
         unused = sorted(k for k in overrides if k != "out")
         if args.config or unused:
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _diagnose(diagnose_run, *args, **kwargs):
     """``diagnose_run``, with a model it cannot diagnose reported as a usage error."""
-    from rnnkit.cli.main import UsageError
+    from rnnkit.errors import UsageError
     from rnnkit.training.config import ConfigError
 
     try:

@@ -10,77 +10,28 @@ exit with status 2, without a traceback.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import json
 import os
 import sys
-import typing
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, get_args, get_origin
+from typing import TYPE_CHECKING
 
 # Nothing here imports torch: the parser (and so --help) is built without it, and each command
 # imports what it runs.
 import rnnkit
 from rnnkit.cli import ablate as ablate_command
-from rnnkit.cli import demo as demo_command
 from rnnkit.cli import diagnose as diagnose_command
-from rnnkit.cli import forecast as forecast_command
-from rnnkit.cli import generate as generate_command
-from rnnkit.cli import tag as tag_command
+from rnnkit.cli.flags import add_config_flags, config_overrides, foreign_flag, task_named
 from rnnkit.errors import CheckpointError, ConfigError, RnnkitError, UsageError
-from rnnkit.inputs import read_lines, read_sequences, read_texts
-from rnnkit.training.config import (
-    FLAT,
-    SECTIONS,
-    field_help,
-    flat_name,
-    parse_value,
-)
+from rnnkit.tasks import registry
 from rnnkit.training.threads import threads_setting
 
 if TYPE_CHECKING:
-    import torch
+    pass
 
 
 # -- train -----------------------------------------------------------------------------------
-
-
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per config field, grouped by section; unset flags do not override."""
-    for section, cls in SECTIONS.items():
-        title = cls.__doc__.splitlines()[0].rstrip(".").lower()
-        group = parser.add_argument_group(f"{section}: {title}")
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            flat = flat_name(section, f.name)
-            flag = "--" + flat.replace("_", "-")
-            hint = hints[f.name]
-            kwargs: dict = {"dest": flat, "default": argparse.SUPPRESS}
-            default = f.default
-            text = field_help(flat).replace("``", "'").replace("%", "%%")  # argparse formats it
-            if hint is bool:
-                kwargs["action"] = argparse.BooleanOptionalAction
-            else:
-                kwargs["type"] = _typed(flat)
-                if get_origin(hint) is Literal:
-                    kwargs["metavar"] = "{" + ",".join(get_args(hint)) + "}"
-                else:
-                    kwargs["metavar"] = flat.upper()
-            group.add_argument(flag, help=f"{text} (default: {default})", **kwargs)
-
-
-def _typed(flat: str):
-    """An argparse ``type`` converting to the field's type, with the field's own message."""
-
-    def convert(text: str):
-        try:
-            return parse_value(flat, text)
-        except ConfigError as e:
-            raise argparse.ArgumentTypeError(str(e).split(": ", 1)[-1]) from None
-
-    convert.__name__ = flat
-    return convert
 
 
 def train(args: argparse.Namespace) -> int:
@@ -89,7 +40,7 @@ def train(args: argparse.Namespace) -> int:
 
     if args.nproc != 1:
         return _launch(args)
-    overrides = {k: v for k, v in vars(args).items() if k in FLAT}
+    overrides = config_overrides(args)
     if args.resume is not None:
         if args.config is not None:
             raise UsageError("--resume continues the run's own config; do not pass --config")
@@ -125,7 +76,7 @@ def _launch(args: argparse.Namespace) -> int:
     argv = _without_flag(args.argv, "--nproc")
     run_dir = args.resume or getattr(args, "out", None)
     base = load_file(args.config) if args.config else RunConfig()
-    config = apply_overrides(base, {k: v for k, v in vars(args).items() if k in FLAT})
+    config = apply_overrides(base, config_overrides(args))
     if resolve_device(config.train.device).type == "cuda":
         try:
             distributed.check_gpus(args.nproc)
@@ -166,10 +117,7 @@ def evaluate(args: argparse.Namespace) -> int:
     results = {}
     t = config.train
     for split in args.splits:
-        metrics = score(
-            model, task, split, batch_size=t.eval_batch_size, beam=t.beam,
-            length_penalty=t.length_penalty,
-        )  # fmt: skip
+        metrics = score(model, task, split, batch_size=t.eval_batch_size, final=True)
         results[split] = metrics
         print(f"  {split:5s} " + "  ".join(f"{k} {v:.5g}" for k, v in metrics.items()))
     if args.json:
@@ -181,36 +129,19 @@ def predict(args: argparse.Namespace) -> int:
     from rnnkit.training.trainer import load_run
 
     _, task, model = load_run(args.run_dir, which=args.checkpoint)
-    if task.output == "seq2seq":
-        raise UsageError(f"{args.run_dir}: a {task.name} model reads text; use rnnkit translate")
-    if task.name == "tag":
-        raise UsageError(f"{args.run_dir}: a tag model reads sentences; use rnnkit tag")
-    texts = task.name == "classify"  # raw text lines in; labels and class probabilities out
-    if task.input_size == 0 and not texts:
-        raise UsageError(
-            f"{args.run_dir}: a {task.name} model reads trees, not JSON sequences; score files "
-            f"of trees with rnnkit evaluate"
-        )
-    if texts:
-        sequences = read_texts(args.input)
-    else:
-        sequences = read_sequences(args.input, task.input_size)
-    if hasattr(task, "prepare"):  # e.g. ts-classify: normalize as the training series were
-        sequences = task.prepare(sequences)
+    items = task.predict_input(args.input)  # the task's own input, or why it reads none
     if args.workers < 1:
         raise UsageError(f"--workers: expected a positive number of processes, got {args.workers}")
     if args.batch_size < 1:
         raise UsageError(f"--batch-size: expected a positive integer, got {args.batch_size}")
-    batches = [
-        sequences[start : start + args.batch_size]
-        for start in range(0, len(sequences), args.batch_size)
-    ]
-    if args.workers == 1 and texts:
-        results = map(functools.partial(_predict_texts, task, model), batches)
-    elif args.workers == 1:
-        results = map(functools.partial(_predict_batch, model, task.output), batches)
+    size = args.batch_size
+    batches = [items[start : start + size] for start in range(0, len(items), size)]
+    if args.workers == 1:
+        results = map(functools.partial(task.predict_batch, model), batches)
     else:
         # Each process loads the run once, then takes whole batches; map() keeps input order.
+        # Items are numpy arrays or strings, pickled by value (tensors would travel as shared-
+        # memory file descriptors, one per sequence, and run out of them on large inputs).
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
@@ -221,12 +152,7 @@ def predict(args: argparse.Namespace) -> int:
             initializer=_predict_worker,
             initargs=(args.run_dir, args.checkpoint, threads),
         )
-        # As numpy arrays: pickled by value. Tensors would travel as shared-memory file
-        # descriptors, one per sequence, and run out of them on large inputs.
-        if texts:
-            results = pool.map(_predict_texts_in_worker, batches)
-        else:
-            results = pool.map(_predict_in_worker, ([s.numpy() for s in b] for b in batches))
+        results = pool.map(_predict_in_worker, batches)
     out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115
     try:
         for lines in results:
@@ -239,38 +165,7 @@ def predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict_batch(model: torch.nn.Module, kind: str, chunk: list[torch.Tensor]) -> list[str]:
-    """JSON lines of predictions for one batch of sequences."""
-    import torch
-    from torch.nn.utils.rnn import pad_sequence
-
-    lengths = torch.tensor([len(s) for s in chunk])
-    x = pad_sequence(chunk, batch_first=True)  # (B, T, D)
-    with torch.no_grad():
-        y = model(x, lengths)
-    return [json.dumps(_prediction(kind, y[i], n)) + "\n" for i, n in enumerate(lengths.tolist())]
-
-
-def _predict_texts(task, model: torch.nn.Module, chunk: list[str]) -> list[str]:
-    """JSON lines for one batch of texts: ``{"label": NAME, "probabilities": {NAME: p}}``."""
-    labels, probs = task.predict(model, chunk, batch_size=len(chunk))
-    return [
-        json.dumps({"label": label,
-                    "probabilities": dict(zip(task.classes, map(_round6, p), strict=True))})
-        + "\n"
-        for label, p in zip(labels, probs.tolist(), strict=True)
-    ]  # fmt: skip
-
-
-def _round6(p: float) -> float:
-    return round(p, 6)
-
-
-def _predict_texts_in_worker(chunk: list[str]) -> list[str]:
-    return _predict_texts(_WORKER["task"], _WORKER["model"], chunk)
-
-
-_WORKER: dict = {}  # in a predict worker process: its model, task and task output kind
+_WORKER: dict = {}  # in a predict worker process: its model and task
 
 
 def _predict_worker(run_dir: str, checkpoint: str, threads: int) -> None:
@@ -280,32 +175,119 @@ def _predict_worker(run_dir: str, checkpoint: str, threads: int) -> None:
 
     torch.set_num_threads(threads)
     _, task, model = load_run(run_dir, which=checkpoint)
-    _WORKER.update(model=model, kind=task.output, task=task)
+    _WORKER.update(model=model, task=task)
 
 
-def _predict_in_worker(chunk: list) -> list[str]:
+def _predict_in_worker(items: list) -> list[str]:
+    return _WORKER["task"].predict_batch(_WORKER["model"], items)
+
+
+def info(args: argparse.Namespace) -> int:
+    if args.run_dir is not None:
+        return _run_info(Path(args.run_dir))
     import torch
 
-    tensors = [torch.from_numpy(s) for s in chunk]
-    return _predict_batch(_WORKER["model"], _WORKER["kind"], tensors)
+    from rnnkit.layers import Recurrent, paths
+    from rnnkit.training.threads import apply_policy
+
+    policy = apply_policy(args.threads, adaptive=False)
+    print(f"rnnkit {rnnkit.__version__}, torch {torch.__version__}")
+    print(f"CPU: {paths.describe_cpu()}")
+    print(f"threads: {policy.describe()}")
+    measure = "measured on first use" if paths.measuring() else "fixed rules (measuring off)"
+    print(f"execution path for a training batch of 64 sequences of 100 steps, hidden size 256, "
+          f"on CPU ({measure}):")  # fmt: skip
+    x = torch.zeros(64, 100, 8)
+    for cell, opts in [
+        ("lstm", {}),
+        ("lstm", {"proj_size": 128}),
+        ("lstm", {"peephole": True}),
+        ("lstm", {"norm": "layer"}),
+        ("gru", {}),
+        ("gru", {"reset_after": False}),
+        ("rnn", {}),
+        ("mingru", {}),
+        ("minlstm", {}),
+    ]:
+        rnn = Recurrent(cell, 8, 256, **opts)
+        label = cell + "".join(f" {k}={v}" for k, v in opts.items())
+        choice = rnn.explain_path(x, measure=args.paths)
+        print(f"  {label:22s} -> {choice.path}  ({choice.reason})")
+    if not args.paths:
+        print("(rnnkit info --paths times the paths of the cells that have two, and lists every "
+              "choice made on this machine)")  # fmt: skip
+        return 0
+    table = paths.table()
+    print(f"\npath choices on this machine ({len(table)}; cache {paths.cache_file()}):")
+    for key, choice in sorted(table.items()):
+        print(f"  {key}\n      -> {choice.path}  ({choice.reason})")
+    return 0
 
 
-def _prediction(kind: str, y: torch.Tensor, length: int) -> dict:
-    if kind == "regression":
-        return {"prediction": round(y.item(), 6)}
-    if kind == "classification":
-        probs = y.softmax(-1)
-        return {
-            "label": int(probs.argmax()),
-            "probabilities": [round(p, 6) for p in probs.tolist()],
-        }
-    return {"labels": y[:length].argmax(-1).tolist()}
+def _run_info(run_dir: Path) -> int:
+    from rnnkit.training import checkpoint as ckpt
+    from rnnkit.training.config import load_file
+    from rnnkit.training.trainer import format_summary
+
+    if not run_dir.is_dir():
+        raise UsageError(f"{run_dir}: no such run directory")
+    config = load_file(run_dir / "config.yaml")
+    print(f"run {run_dir}")
+    for section, values in config.to_dict().items():
+        print(f"  {section}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
+    for which in ("last", "best"):
+        try:
+            directory = ckpt.checkpoint_dir(run_dir, which)
+            state = ckpt.read_state(directory)
+            metrics = ", ".join(f"{k} {v:.4g}" for k, v in state["metrics"].items())
+            print(f"  {which} checkpoint: step {state['step']} ({metrics})")
+        except CheckpointError as e:
+            print(f"  {which} checkpoint: none ({e})")
+    summary_path = run_dir / "summary.json"
+    if summary_path.is_file():
+        print(format_summary(ckpt.read_json(summary_path), run_dir))
+    else:
+        print("  no summary.json: the run has not finished (continue it with --resume)")
+    return 0
+
+
+def report(args: argparse.Namespace) -> int:
+    from rnnkit.report.html import write_report
+
+    if not Path(args.directory).is_dir():
+        raise UsageError(f"{args.directory}: no such directory")
+    try:
+        path = write_report(args.directory, output=args.output)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    print(f"wrote {path}")
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    from rnnkit.export import export as export_model
+    from rnnkit.training.trainer import load_run
+
+    _, task, model = load_run(args.run_dir, which=args.checkpoint)
+    example = task.export_example()  # (2, T, D), or why this model cannot be exported
+    suffix = {"onnx": ".onnx", "torchscript": ".pt"}[args.format]
+    path = Path(args.output) if args.output else Path(args.run_dir) / f"model{suffix}"
+    written = export_model(model, path, format=args.format, example=example)
+    print(f"wrote {written}")
+    return 0
 
 
 # -- parser ----------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``rnnkit`` parser for command line ``argv``: its config flags are those of the task
+    it names (see :mod:`rnnkit.cli.flags`), and a task's own command is built only when it is
+    the one run (``rnnkit --help`` lists them without importing them)."""
+    argv = [] if argv is None else argv
+    command = argv[0] if argv else None
+    task = task_named(argv[1:]) if command in ("train", "diagnose", "ablate") else None
+    flags = functools.partial(add_config_flags, task=task)
     parser = argparse.ArgumentParser(
         prog="rnnkit",
         description="Recurrent networks on PyTorch: train, evaluate and compare them.",
@@ -314,12 +296,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rnnkit {rnnkit.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo_command.add_parser(sub)
-    diagnose_command.add_parser(sub, _add_config_flags)
-    ablate_command.add_parser(sub, _add_config_flags)
-    forecast_command.add_parser(sub)
-    generate_command.add_parser(sub)
-    tag_command.add_parser(sub)
+    for name, entry in registry.COMMANDS.items():
+        if name == command:
+            registry.command(name).add_parser(sub)
+        else:
+            sub.add_parser(name, help=entry.summary)
+    diagnose_command.add_parser(sub, flags)
+    ablate_command.add_parser(sub, flags)
 
     p = sub.add_parser(
         "train",
@@ -341,12 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "on each (see the README)")  # fmt: skip
     p.add_argument("--print-config", action="store_true", help="print the resolved config "
                    "and exit")  # fmt: skip
-    _add_config_flags(p)
-    # The treebank literature's names for --classes fine / binary.
-    p.add_argument("--fine-grained", dest="classes", action="store_const", const="fine",
-                   default=argparse.SUPPRESS, help="trees: same as --classes fine")  # fmt: skip
-    p.add_argument("--binary", dest="classes", action="store_const", const="binary",
-                   default=argparse.SUPPRESS, help="trees: same as --classes binary")  # fmt: skip
+    flags(p)
     p.set_defaults(func=train)
 
     def run_parser(name: str, help: str) -> argparse.ArgumentParser:
@@ -383,23 +361,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=predict)
 
-    p = run_parser("translate", "translate text with a trained sequence-to-sequence run")
-    p.add_argument("--input", required=True, metavar="FILE",
-                   help="UTF-8 text, one source per line; - for stdin")  # fmt: skip
-    p.add_argument("--output", metavar="FILE", help="write translations here (default: stdout)")
-    p.add_argument("--beam", type=int, default=5, help="beam size; 1: greedy (default: 5)")
-    p.add_argument("--n-best", type=int, default=1,
-                   help="hypotheses per line, written as INDEX<TAB>SCORE<TAB>TEXT")  # fmt: skip
-    p.add_argument("--scores", action="store_true", help="write INDEX<TAB>SCORE<TAB>TEXT "
-                   "lines also for the 1-best")  # fmt: skip
-    p.add_argument("--alpha", type=float, default=0.0,
-                   help="length penalty exponent (Wu et al. 2016; default: 0)")  # fmt: skip
-    p.add_argument("--max-len", type=int, default=None, help="most output tokens (default: "
-                   "twice the longest source in the batch plus 10)")  # fmt: skip
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    p.set_defaults(func=translate)
-
     p = sub.add_parser("info", help="a run's config and results, or versions and paths",
                        description="With RUN_DIR: its config, checkpoints and summary. Without: "
                        "versions and the execution path each cell takes here.")  # fmt: skip
@@ -434,7 +395,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
+    try:
+        parser = build_parser(argv)
+    except ConfigError as e:  # an unknown --task, or a task's config that cannot load
+        print(f"rnnkit {argv[0]}: error: {e}", file=sys.stderr)
+        return 2
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        why = foreign_flag(extra, getattr(args, "config_task", None))
+        parser.error(why or f"unrecognized arguments: {' '.join(extra)}")
     args.argv = argv
     try:
         return args.func(args)

@@ -9,9 +9,6 @@ overrides the ones it does differently."""
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -287,8 +284,8 @@ class Task(ABC):
         Tasks extend it (``super().check(config)`` first)."""
         m, t, name = config.model, config.train, config.task.name
         if m.name not in cls.models:
-            raise ConfigError(f"model.name: task {name!r} builds {' or '.join(map(repr, cls.models))}"
-                              f", got {m.name!r}")  # fmt: skip
+            built = " or ".join(map(repr, cls.models))
+            raise ConfigError(f"model.name: task {name!r} builds {built}, got {m.name!r}")
         if t.tbptt and cls.no_tbptt:
             raise ConfigError(f"train.tbptt: not for task {name!r} ({cls.no_tbptt})")
         if t.tbptt and m.bidirectional:

@@ -125,6 +125,7 @@ class ModelConfig(_Section):
     zoneout: float = 0.0
     """Each state unit keeps its previous value with this probability at each step (Krueger
     et al. 2017; the expectation at evaluation); runs the time loop, not the fused kernel."""
+
     def _check(self) -> None:
         self._positive("hidden", "layers", "proj_size", "chunk_size")
         for name in ("dropout", "weight_drop", "zoneout"):

@@ -9,18 +9,14 @@ test metrics, ``summary.json`` and the loss-curve PNG.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import math
 import os
 import random
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +29,17 @@ import rnnkit
 from rnnkit.tasks import build_task, registry
 from rnnkit.tasks.base import StepContext, Task
 from rnnkit.training import checkpoint as ckpt
-from rnnkit.training import distributed, resources, threads
+from rnnkit.training import distributed, resources, stopping, threads
 from rnnkit.training.config import ConfigError, RunConfig, load_file, save
 from rnnkit.training.log import MetricsLog, read_metrics
 from rnnkit.training.optim import build_optimizer, build_scheduler
 
+# load_run and format_summary are used through this module too (rnnkit.load_run, the CLI).
+from rnnkit.training.runs import default_run_dir, format_summary, load_run, same_model  # noqa: F401
+
 # The memory guard measures sequences of plain tensors on their first this many steps.
 MEASURED_STEPS = 512
+
 
 @dataclass
 class Run:
@@ -182,7 +182,7 @@ class Trainer:
             # The task's own state (a vocabulary) comes from the checkpoint, not the data.
             self._resume_from = ckpt.checkpoint_dir(self.run_dir, "last")
             self._resume_state = ckpt.read_state(self._resume_from)
-            _same_model(config, self._resume_state, self._resume_from)
+            same_model(config, self._resume_state, self._resume_from)
             saved = self._resume_state.get("task")
         task_cls = registry.task_class(config.task.name)
         task_cls.check(config)
@@ -416,12 +416,12 @@ class Trainer:
         stop = "completed" if self.step >= t.steps else None
         start = time.perf_counter() - self.elapsed
         last_valid: dict[str, float] = {}
-        signals = _StopSignals(enabled=not self.dist.enabled)
+        signals = stopping.StopSignals(enabled=not self.dist.enabled)
         batches = None
         try:
             # DataLoader workers ignore the signals this process handles (see _quiet_worker);
             # blocked while they fork, a signal cannot reach one before it ignores them.
-            with _signals_blocked():
+            with stopping.signals_blocked():
                 batches = iter(self._batches(ignore=signals.handled))
             while stop is None:
                 x, y = next(batches)
@@ -466,7 +466,7 @@ class Trainer:
             # meanwhile stops the run when this is done, not halfway.
             with signals.held():
                 try:
-                    _stop_workers(batches)
+                    stopping.stop_workers(batches)
                 finally:
                     signals.restore()
                     bar.close()
@@ -495,19 +495,10 @@ class Trainer:
         ahead of time by a DataLoader's processes, which ignore SIGINT and the signals
         ``ignore``."""
         t, rank, world = self.config.train, self.dist.rank, self.dist.world_size
-        steps = range(self.step + 1, t.steps + 1)
-        if not t.workers:
-            return (self.task.train_batch_part(s, t.batch_size, t.seed, rank, world) for s in steps)
-        from torch.utils.data import DataLoader
-
         part = functools.partial(self.task.train_batch_part, batch_size=t.batch_size, seed=t.seed,
                                  rank=rank, world=world)  # fmt: skip
-        return DataLoader(_StepBatches(part, steps), batch_size=None, num_workers=t.workers,
-                          collate_fn=_as_made, prefetch_factor=4,
-                          worker_init_fn=functools.partial(_quiet_worker, ignore=ignore),
-                          # Its own generator: seeding the workers would otherwise draw from
-                          # the global RNG, so dropout (and a resumed run) would differ.
-                          generator=torch.Generator().manual_seed(t.seed))  # fmt: skip
+        return stopping.step_batches(part, range(self.step + 1, t.steps + 1), workers=t.workers,
+                                     seed=t.seed, ignore=ignore)  # fmt: skip
 
     def _validate(self) -> dict[str, float]:
         metrics = None
@@ -651,157 +642,6 @@ class Trainer:
         return Run(self.run_dir, self.config, summary, self.model, self.task, history)
 
 
-class _StopSignals:
-    """While training in one process, SIGTERM and SIGINT (Ctrl-C) ask the loop to checkpoint
-    the step it is on and stop (a second one stops at once, or once the DataLoader workers are
-    stopped: see held). Under torchrun the launcher
-    handles signals: workers are stopped, and resume from the last evaluation's checkpoint."""
-
-    def __init__(self, *, enabled: bool) -> None:
-        self.received: str | None = None
-        self._previous: dict[int, Any] = {}
-        self._holding = False
-        self._second: str | None = None
-        if not enabled or threading.current_thread() is not threading.main_thread():
-            return
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            previous = signal.getsignal(sig)
-            # Ignored (a background job's SIGINT) stays ignored; None: set outside Python,
-            # which signal.signal could not put back.
-            if previous is not signal.SIG_IGN and previous is not None:
-                self._previous[sig] = signal.signal(sig, self._handle)
-
-    @property
-    def handled(self) -> tuple[int, ...]:
-        return tuple(self._previous)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        name = signal.Signals(signum).name
-        if self.received is None:
-            self.received = name
-        elif self._holding:
-            self._second = name
-        else:
-            raise KeyboardInterrupt(f"stopped by a second {name}")
-
-    @contextlib.contextmanager
-    def held(self):
-        """A second signal within the block stops the run when the block is done, not in
-        the middle of it."""
-        self._holding = True
-        try:
-            yield
-        finally:
-            self._holding = False
-        if self._second is not None:
-            raise KeyboardInterrupt(f"stopped by a second {self._second}")
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
-_STOPS = {signal.SIGTERM, signal.SIGINT}
-
-
-@contextlib.contextmanager
-def _signals_blocked():
-    """SIGTERM and SIGINT held pending in this thread (and in processes forked in the block,
-    which inherit its mask) until the block is done."""
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-def _quiet_worker(worker_id: int, ignore: tuple[int, ...] = ()) -> None:
-    """A DataLoader worker leaves Ctrl-C (SIGINT, sent to the whole foreground group) and the
-    signals ``ignore`` (those the training process handles: a scheduler's SIGTERM, often sent
-    to the whole process group) to the training process, which checkpoints, stops its
-    workers itself (_stop_workers) and exits. Left to torch's handler (run before this), a
-    SIGTERM not from the parent kills the worker, and the parent's SIGCHLD handler raises
-    "DataLoader worker ... is killed by signal" at whatever line it is on. A worker that dies
-    any other way (an out-of-memory kill) is still reported that way, an error."""
-    for sig in {signal.SIGINT, *ignore}:
-        signal.signal(sig, signal.SIG_IGN)
-    # Forked with them blocked (_signals_blocked): ignored now, a pending one is dropped.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
-
-
-def _stop_workers(batches) -> None:
-    """Stop the DataLoader workers of the iterator ``batches``, if it has any. Waiting for
-    garbage collection is not enough: at interpreter exit torch's shutdown does nothing and
-    multiprocessing SIGTERMs (ignored, see _quiet_worker) and joins the workers, which wait
-    for their parent's next index forever. torch's shutdown tells them to stop; one still
-    alive after it (busy beyond its 10 s of joins) is killed."""
-    shutdown = getattr(batches, "_shutdown_workers", None)
-    if shutdown is None:  # made in this process: nothing to stop
-        return
-    try:
-        shutdown()
-    finally:
-        for worker in batches._workers:
-            if worker.is_alive():
-                worker.kill()
-                worker.join()
-
-
-def _as_made(batch):
-    """A DataLoader's collate_fn that leaves the task's batch as the task made it."""
-    return batch
-
-
-class _StepBatches(torch.utils.data.Dataset):
-    """Item i: the batch of the i-th step of ``steps``, made by ``part(step)``."""
-
-    def __init__(self, part, steps: range) -> None:
-        self.part, self.steps = part, steps
-
-    def __len__(self) -> int:
-        return len(self.steps)
-
-    def __getitem__(self, i: int):
-        return self.part(self.steps[i])
-
-
-def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
-    """A few lines for people: why it stopped, test metrics against the baseline, the target."""
-    test = ", ".join(f"{k} {v:.4g}" for k, v in summary["test"].items() if k != "loss")
-    base = ", ".join(f"{k} {v:.4g}" for k, v in summary["baseline"].items())
-    label = summary.get("baseline_label", "memoryless baseline")
-    lines = [
-        f"{summary['task']} {summary['cell']}: {summary['steps']} steps in "
-        f"{summary['wall_time_s']:.1f} s ({summary['stopped']}), {summary['parameters']} "
-        f"parameters",
-        f"  test: {test}   ({label}: {base})",
-    ]
-    target = summary.get("target")
-    if target is not None:
-        reached = target["reached"]
-        when = (
-            f"reached at step {reached['step']} ({reached['time_s']:.1f} s)"
-            if reached
-            else "not reached"
-        )
-        lines.append(f"  target {target['metric']} {target['threshold']:g}: {when}")
-    lines += summary.get("details", [])
-    if "threads" in summary:  # runs from before the thread policy have none
-        why = f" ({summary['path_reason']})" if summary.get("path_reason") else ""
-        lines.append(f"  path: {summary['path']}{why}; threads: {summary['threads']}")
-        for switch in summary.get("thread_switches", []):
-            lines.append(f"    switched {switch}")
-    lines.append(f"  run directory: {run_dir}")
-    return "\n".join(lines)
-
-
-def default_run_dir(config: RunConfig) -> Path:
-    """``runs/TASK-MODEL-YYYYmmdd-HHMMSS``: where a run goes without ``--out``."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    model = config.model.cell if config.model.name == "sequence" else config.model.name
-    return Path("runs") / f"{config.task.name}-{model}-{stamp}"
-
-
 def train(config: RunConfig | str | Path | None = None, *, resume=None, **overrides) -> Run:
     """Train a model; the Python face of ``rnnkit train``.
 
@@ -825,62 +665,3 @@ def train(config: RunConfig | str | Path | None = None, *, resume=None, **overri
     elif not isinstance(config, RunConfig):
         config = load_file(config)
     return Trainer(config.replace(**overrides)).fit()
-
-
-# Model fields a resumed run may change: regularization, execution paths and initialization
-# (which a resumed run does not redo). The others shape the weights or what they mean.
-_NOT_ARCHITECTURE = {
-    "dropout", "variational", "weight_drop", "zoneout", "path", "scan", "chunk_size", "block",
-    "init", "forget_bias",
-}  # fmt: skip
-
-
-def _same_model(config: RunConfig, state: dict[str, Any], directory: Path) -> None:
-    """Refuse a checkpoint written for another task or model than ``config`` describes (a
-    checkpoint copied between runs, or a resume with --hidden changed): the weights would
-    not fit, or fit and mean something else. Compared: the model fields that shape weights,
-    and the task's own such fields (its ``shapes``)."""
-    saved = state.get("config")
-    if not isinstance(saved, dict):
-        return  # written before checkpoints recorded their config
-    now = config.to_dict()
-    name = saved.get("task", {}).get("name") if isinstance(saved.get("task"), dict) else None
-    if name != now["task"]["name"]:
-        raise ckpt.CheckpointError(
-            f"{directory}: written for another model (task.name: checkpoint {name!r}, this run "
-            f"{now['task']['name']!r}); start a new run (--out) to change the model"
-        )
-    try:  # a checkpoint of rnnkit 0.1 has the old layout
-        saved = RunConfig.from_dict(saved, source=str(directory)).to_dict()
-    except ConfigError:
-        pass
-    task_cls = registry.task_class(config.task.name)
-    fields = [("model", k) for k in now["model"] if k not in _NOT_ARCHITECTURE]
-    fields += [("task", k) for k in task_cls.shapes]
-    differ = [
-        f"{section}.{key}: checkpoint {saved[section][key]!r}, this run {now[section][key]!r}"
-        for section, key in fields
-        if key in saved.get(section, {}) and saved[section][key] != now[section][key]
-    ]
-    if differ:
-        raise ckpt.CheckpointError(
-            f"{directory}: written for another model ({'; '.join(differ[:4])}"
-            f"{' ...' if len(differ) > 4 else ''}); start a new run (--out) to change the model"
-        )
-
-
-def load_run(run_dir: str | Path, *, which: str = "best", device: str = "cpu"):
-    """Rebuild a finished run's task and model from ``RUN_DIR/config.yaml`` and its ``which``
-    (``"best"`` or ``"last"``) checkpoint. Returns ``(config, task, model)``, model in eval
-    mode; nothing is unpickled."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ckpt.CheckpointError(f"{run_dir}: no such run directory")
-    config = load_file(run_dir / "config.yaml")
-    directory = ckpt.checkpoint_dir(run_dir, which)
-    state = ckpt.read_state(directory)
-    _same_model(config, state, directory)
-    task = build_task(config.task, state.get("task"))
-    model = build_model(config, task, initialize=False)
-    ckpt.load_model_weights(model, directory / "model.safetensors")
-    return config, task, model.to(device).eval()

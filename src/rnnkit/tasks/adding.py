@@ -9,6 +9,7 @@ beat that to show it carries information across the sequence. Solved means MSE <
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -70,6 +71,10 @@ class AddingTask(Task):
     def from_config(cls, config: AddingConfig, state: dict[str, Any] | None = None) -> AddingTask:
         return cls(config.seq_len, valid_size=config.valid_size, test_size=config.test_size,
                    seed=config.data_seed)  # fmt: skip
+
+    @classmethod
+    def example(cls, name: str, directory: Path) -> dict[str, Any]:
+        return {"seq_len": 10, "valid_size": 50, "test_size": 50}
 
     def __init__(
         self, seq_len: int = 100, *, valid_size: int = 1000, test_size: int = 1000, seed: int = 1

@@ -316,6 +316,13 @@ class Task(ABC):
         return model
 
     @classmethod
+    def example(cls, name: str, directory: Path) -> dict[str, Any]:
+        """Flat config overrides (task fields) for a tiny run of task ``name``, seconds on a
+        CPU, writing any data file it needs into ``directory``: what the contract test trains
+        every registered task with. Here: none (small generated sets need no file)."""
+        return {}
+
+    @classmethod
     def resolve_config(cls, config: RunConfig) -> RunConfig:
         """``config`` with the fields a new run's files fix filled in (an embeddings file's
         dimension); as it is by default."""

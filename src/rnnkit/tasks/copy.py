@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -93,6 +94,10 @@ class CopyTask(Task):
     def from_config(cls, config: CopyConfig, state: dict[str, Any] | None = None) -> CopyTask:
         return cls(config.seq_len, valid_size=config.valid_size, test_size=config.test_size,
                    seed=config.data_seed)  # fmt: skip
+
+    @classmethod
+    def example(cls, name: str, directory: Path) -> dict[str, Any]:
+        return {"seq_len": 10, "valid_size": 50, "test_size": 50}
 
     def __init__(
         self, seq_len: int = 100, *, valid_size: int = 1000, test_size: int = 1000, seed: int = 1

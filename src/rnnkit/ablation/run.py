@@ -62,7 +62,9 @@ class Budget:
         # Schedules that run over train.steps would barely move under a time budget.
         stepped = {
             "optim.schedule": config.optim.schedule not in ("constant", "plateau"),
-            "train.sampling_schedule": config.train.sampling_schedule != "constant",
+            # a task's own schedule over the steps (scheduled sampling), where it has one
+            "task.sampling_schedule": getattr(config.task, "sampling_schedule", "constant")
+            != "constant",
         }
         for name, used in stepped.items():
             if used:

@@ -89,7 +89,10 @@ class SequenceModel(nn.Module):
         self.head = nn.Linear(features, output_size)
 
     def resolve_path(self, x: Tensor) -> str:
-        """The execution path the encoder takes for input ``x`` (see ``Recurrent``)."""
+        """The execution path the encoder takes for input ``x`` (see ``Recurrent``); of a
+        tuple ``(x, lengths)``, x (the path depends on it alone)."""
+        if isinstance(x, tuple):
+            x = x[0]
         if self.embed is not None:  # ids (B, T): the encoder sees (B, T, E)
             x = torch.zeros(*x.shape, self.embed.embedding_dim, device=x.device)
         return self.encoder.resolve_path(x)

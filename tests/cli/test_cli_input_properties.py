@@ -21,9 +21,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from robust import FUZZ, TEXTY, line_of, loads_or_explains, time_limit
 
-from rnnkit.cli import tag as tag_command
-from rnnkit.cli.main import main, read_lines, read_sequences, read_texts
+from rnnkit.cli.main import main
 from rnnkit.errors import RnnkitError
+from rnnkit.inputs import read_lines, read_sequences, read_texts
+from rnnkit.tasks import tag_command
 from rnnkit.training.trainer import load_run
 
 QUICK = ["--steps", "3", "--eval-every", "3", "--batch-size", "8", "--device", "cpu",

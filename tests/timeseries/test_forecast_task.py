@@ -270,10 +270,15 @@ def test_the_html_report_of_a_forecast_run_ranks_the_backtest(sine_run):
 @pytest.mark.parametrize(
     "fields, message",
     [
-        (dict(task="adding", data=None, model="seq2seq"), r"model.name: 'seq2seq' is the fore"),
-        (dict(model="seq2seq", bidirectional=True), r"model.bidirectional: not for --model seq2s"),
-        (dict(tbptt=4), r"train.tbptt: not for task 'forecast'"),
-        (dict(baselines="naive,prophet"), r"task.baselines: unknown baseline 'prophet'"),
+        (dict(model="seq2seq", bidirectional=True), r"^model\.bidirectional: not for --model s"),
+        (dict(model="seq2seq", pooling="mean"), r"^model\.pooling: not for --model seq2seq"),
+        (dict(model="seq2seq", layers=2, residual=True), r"^model\.residual: not for --model se"),
+        (dict(attention="dot"), r"^task\.attention: only for --model seq2seq .*got 'dot'"),
+        (dict(model="tree-lstm"), r"^model\.name: task 'forecast' builds 'sequence' or 'seq2seq'"),
+        (dict(tbptt=4), r"^train\.tbptt: not for task 'forecast' \(windows are lookback steps"),
+        (dict(baselines="naive,prophet"), r"^task\.baselines: unknown baseline 'prophet'"),
+        (dict(horizon=0), r"^task\.horizon: expected a number > 0, got 0"),
+        (dict(target=None), r"^task\.target: task 'forecast' needs --target COLUMN"),
     ],
 )
 def test_forecast_model_options_that_do_not_apply_are_refused(tmp_path, fields, message):
@@ -284,3 +289,48 @@ def test_forecast_model_options_that_do_not_apply_are_refused(tmp_path, fields, 
     base = dict(task="forecast", data=str(path), time_col="t", target="y", out=str(tmp_path))
     with pytest.raises(ConfigError, match=message):
         Trainer(RunConfig().replace(**{**base, **fields}))
+
+
+def test_the_estimator_refuses_fields_of_other_tasks(tmp_path):
+    from rnnkit.timeseries.estimator import Forecaster
+    from rnnkit.training.config import ConfigError
+
+    path = covariate_file(tmp_path)
+    with pytest.raises(ConfigError, match=r"^normalize: not a field of task 'forecast' \(only "
+                       r"of task 'ts-classify'\)"):  # fmt: skip
+        Forecaster(normalize="series", out=tmp_path / "run").fit(path, time_col="t", target="y")
+
+
+def test_seq2seq_is_the_forecasters_model_only(tmp_path):
+    from rnnkit.training.config import ConfigError
+    from rnnkit.training.trainer import Trainer
+
+    with pytest.raises(ConfigError, match=r"^model\.name: task 'adding' builds 'sequence', got "
+                       "'seq2seq'"):  # fmt: skip
+        Trainer(RunConfig().replace(task="adding", model="seq2seq", out=str(tmp_path)))
+
+
+def test_the_forecast_config_owns_its_fields_and_old_files_still_read(tmp_path):
+    """The forecaster's attention lives in the task section; a 0.1 file that set it under
+    model is upgraded; the label and summary lines are the task's."""
+    from rnnkit.tasks.forecast import ForecastConfig
+    from rnnkit.training.config import load_file
+
+    config = RunConfig().replace(task="forecast", data="s.csv", target="y", model="seq2seq",
+                                 attention="dot", cell="gru")  # fmt: skip
+    assert isinstance(config.task, ForecastConfig) and config.task.attention == "dot"
+    assert ForecastTask(config.task).label(config) == "seq2seq (gru)"
+    assert ForecastTask(config.task).label(config.replace(model="sequence")) == "gru"
+    old = tmp_path / "old.yaml"
+    old.write_text("task:\n  name: forecast\n  data: s.csv\n  target: y\n"
+                   "model:\n  name: seq2seq\n  attention: additive\n")  # fmt: skip
+    assert load_file(old).task.attention == "additive"
+    ranking = [
+        {"model": "direct gru", "kind": "neural", "mase": 0.5, "smape": 10.0, "seconds": 0.1},
+        {"model": "naive", "kind": "baseline", "mase": 1.0, "smape": 20.0, "seconds": 0.0},
+    ]
+    summary = {"backtest": {"origins": 3, "ranking": ranking}}
+    lines = ForecastTask.summary_lines(summary)
+    assert lines[0] == "  backtest over 3 origins per series (test period), by MASE:"
+    assert lines[1] == "    1. direct gru       MASE 0.5, sMAPE 10 (0.1 s)"
+    assert len(lines) == 3 and ForecastTask.summary_lines({}) == []

@@ -198,11 +198,25 @@ def test_bad_files_name_the_line_and_column(text, error, tmp_path):
         load_file(path)
 
 
-def test_config_needs_data_and_test():
+def test_config_needs_data_and_test(tmp_path):
+    from rnnkit.tasks.ts_classify import TSClassifyConfig
+    from rnnkit.training.trainer import Trainer
+
+    with pytest.raises(ConfigError, match=r"^task\.data: task 'ts-classify' needs --data FILE "
+                       r"\(labelled series: UCR wide form"):  # fmt: skip
+        RunConfig().replace(task="ts-classify", test="test.csv")
     with pytest.raises(ConfigError, match=r"^task\.test: task 'ts-classify' needs --test FILE"):
         RunConfig().replace(task="ts-classify", data="train.csv")
     with pytest.raises(ConfigError, match=r"^task\.normalize: expected one of"):
         RunConfig().replace(task="ts-classify", data="a", test="b", normalize="minmax")
+    config = RunConfig().replace(task="ts-classify", data="a", test="b", label_col="y")
+    assert isinstance(config.task, TSClassifyConfig) and config.task.label_col == "y"
+    with pytest.raises(ConfigError, match=r"^horizon: not a field of task 'ts-classify'"):
+        config.replace(horizon=3)
+    # Refused before any file is read (these do not exist).
+    with pytest.raises(ConfigError, match=r"^train\.tbptt: not for task 'ts-classify' \(its "
+                       "series have their own lengths"):  # fmt: skip
+        Trainer(config.replace(tbptt=5, out=str(tmp_path)))
 
 
 def test_time_column_and_state_rebuild_the_task_without_data(tmp_path):

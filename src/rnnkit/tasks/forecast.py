@@ -12,29 +12,36 @@ naive error; the main metric), sMAPE, MAE, RMSE, and for intervals their coverag
 task's baseline is the seasonal naive forecast scored the same way; after training,
 :meth:`ForecastTask.report` backtests the model against naive, seasonal naive, ETS and
 SARIMA at rolling origins over the test period (``rnnkit.timeseries.backtest``).
+
+The task's fields are :class:`ForecastConfig`'s (the ``task`` section; ``--attention`` is the
+``--model seq2seq`` decoder's); ``rnnkit forecast`` (:mod:`rnnkit.tasks.forecast_command`)
+forecasts new data with a trained run.
 """
 
 from __future__ import annotations
 
 import functools
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from rnnkit.models.forecast import ForecastInputs
-from rnnkit.tasks.base import Split, Task, stream_generator
+from rnnkit.errors import ConfigError, ExportError, UsageError
+from rnnkit.models.forecast import DirectForecaster, ForecastInputs, Seq2SeqForecaster
+from rnnkit.tasks.base import Split, Task, refuse, stream_generator
 from rnnkit.timeseries import backtest as bt
 from rnnkit.timeseries import metrics as M
 from rnnkit.timeseries.baselines import BASELINES
 from rnnkit.timeseries.data import Series, SeriesError, future_times, read_series
 from rnnkit.timeseries.windows import Scaler, split, window_starts
+from rnnkit.training.config import TaskConfig
 
 if TYPE_CHECKING:
-    from rnnkit.training.config import TaskConfig
+    from rnnkit.training.config import RunConfig
 
 QUANTILES = (0.1, 0.5, 0.9)
 Z80 = 1.2815515655446004  # the 90% point of the standard normal: an 80% central interval
@@ -48,6 +55,73 @@ def _columns(text: str | None) -> list[str]:
 def _columns_of(series: Series) -> np.ndarray:
     """(S, N, D) on the data's scale: the target, the past, the known-future covariates."""
     return np.concatenate([series.target[..., None], series.past, series.future], axis=-1)
+
+
+@dataclass(frozen=True)
+class ForecastConfig(TaskConfig):
+    """A file of time series, the windows read from it, the likelihood and the backtest."""
+
+    data: str | None = None
+    """A CSV or Parquet file of time series, split in time (the last test_steps for testing,
+    the valid_steps before them for validation); or statsmodels:co2, statsmodels:sunspots,
+    statsmodels:elnino, series statsmodels bundles."""
+    time_col: str = "date"
+    """The time column (dates, or numbers)."""
+    target: str | None = None
+    """The column to forecast; in wide form several, comma-separated, each a series."""
+    id_col: str | None = None
+    """Long form: the column naming each row's series; None: one series per target column."""
+    past_covariates: str | None = None
+    """Comma-separated columns known only up to the present (inputs only)."""
+    future_covariates: str | None = None
+    """Comma-separated columns known ahead (e.g. calendar features, holidays): read over the
+    lookback, and at the forecast steps (the seq2seq decoder's inputs; a linear term of the
+    direct model)."""
+    horizon: int = 12
+    """H: steps forecast at once."""
+    lookback: int = 48
+    """L: past steps the model reads."""
+    season: int = 1
+    """The seasonal period in steps (12 for monthly data with a yearly cycle): the seasonal
+    naive baseline and MASE's scale; 1: no seasonality."""
+    missing: Literal["error", "ffill", "interpolate"] = "error"
+    """What a missing value does: stop with its line, or fill it (forward, or a straight line
+    in time)."""
+    valid_steps: int | None = None
+    """Time steps held out for validation; None: 10% of the series, at least one horizon."""
+    test_steps: int | None = None
+    """The last time steps, held out for testing; None: as valid_steps."""
+    scaling: Literal["series", "window"] = "series"
+    """Inputs and targets scaled per series (training part's mean and std), or also shifted
+    per window by its last input value, so the model forecasts changes from the present (for
+    series that trend beyond their training range)."""
+    likelihood: Literal["none", "gaussian", "quantile"] = "none"
+    """Point forecasts trained on squared error, or prediction intervals: a Gaussian mean and
+    standard deviation per step (negative log-likelihood), or the 10%, 50% and 90% quantiles
+    (pinball loss). Intervals are 80%."""
+    backtest_origins: int = 5
+    """After training, backtest the model and the baselines from this many cut-off points
+    spread over the test period (rolling origin; the baselines are refitted at each); 0: no
+    backtest."""
+    baselines: str = "naive,seasonal_naive,ets,sarima"
+    """The baselines of the backtest, comma-separated: naive, seasonal_naive, ets
+    (Holt-Winters, statsmodels), sarima (SARIMA(1,1,1)(1,1,1)_season, statsmodels)."""
+    attention: Literal["none", "dot", "general", "additive"] = "general"
+    """--model seq2seq only: the decoder's attention over the encoder's outputs on the
+    lookback (Luong dot or general, Bahdanau additive), or none (the decoder sees only the
+    encoder's final state)."""
+
+    def _check(self) -> None:
+        self._positive("horizon", "lookback", "season", "valid_steps", "test_steps")
+        self._positive("backtest_origins", allow_zero=True)
+        for name in _columns(self.baselines):
+            if name not in BASELINES:
+                raise ConfigError(f"task.baselines: unknown baseline {name!r}; allowed: "
+                                  f"{', '.join(BASELINES)}")  # fmt: skip
+        if self.data is None:
+            raise ConfigError("task.data: task 'forecast' needs --data FILE (CSV or Parquet)")
+        if self.target is None:
+            raise ConfigError("task.target: task 'forecast' needs --target COLUMN[,COLUMN]")
 
 
 class ForecastTask(Task):
@@ -65,8 +139,25 @@ class ForecastTask(Task):
     name = "forecast"
     output = "regression"
     baseline_label = "seasonal naive, on the validation windows"
+    Config = ForecastConfig
+    models = ("sequence", "seq2seq")
+    no_tbptt = "windows are lookback steps long; shorten --lookback instead"
+    shapes = ("horizon", "likelihood", "past_covariates", "future_covariates", "attention")
 
-    def __init__(self, config: TaskConfig, state: dict[str, Any] | None = None) -> None:
+    @classmethod
+    def example(cls, name: str, directory: Path) -> dict[str, Any]:
+        """Ten years of a monthly series with a yearly season and a trend."""
+        t = np.arange(120)
+        values = 10 + np.sin(2 * np.pi * t / 12) + 0.05 * t
+        rows = [f"{2000 + k // 12}-{1 + k % 12:02d}-01" for k in t]
+        path = directory / "series.csv"
+        path.write_text(
+            "date,y\n" + "".join(f"{d},{v:.4f}\n" for d, v in zip(rows, values, strict=True))
+        )
+        return {"data": str(path), "target": "y", "horizon": 3, "lookback": 12, "season": 12,
+                "backtest_origins": 2, "baselines": "naive,seasonal_naive"}  # fmt: skip
+
+    def __init__(self, config: ForecastConfig, state: dict[str, Any] | None = None) -> None:
         self.config = config
         self.horizon, self.lookback, self.season = config.horizon, config.lookback, config.season
         self.likelihood = config.likelihood
@@ -88,6 +179,52 @@ class ForecastTask(Task):
             self.std = np.asarray(state["std"], dtype=np.float64)
             self.mase_scale = np.asarray(state["mase_scale"], dtype=np.float64)
             self.scaler = Scaler(self.mean[:, 0], self.std[:, 0])
+
+    # -- the model -----------------------------------------------------------------------------
+    @classmethod
+    def check(cls, config: RunConfig) -> None:
+        super().check(config)
+        m = config.model
+        if m.name == "seq2seq":
+            refuse({"model.bidirectional": m.bidirectional, "model.pooling": m.pooling != "last",
+                    "model.residual": m.residual},
+                   "not for --model seq2seq (its encoder's final state starts the decoder); "
+                   "leave it at its default")  # fmt: skip
+        elif config.task.attention != "general":
+            raise ConfigError(f"task.attention: only for --model seq2seq (the direct model has "
+                              f"no decoder), got {config.task.attention!r}")  # fmt: skip
+
+    def build_model(self, config: RunConfig, *, initialize: bool = True) -> nn.Module:
+        """A direct multi-horizon forecaster (``--model sequence``) or an encoder-decoder one
+        (``--model seq2seq``): (B, lookback, D), (B, horizon, F) -> (B, horizon * K)."""
+        from rnnkit.models.build import initialize_runners, runner_options
+
+        m = config.model
+        runner = runner_options(m)
+        sizes = (self.input_size, self.future_size, self.horizon, OUTPUTS[self.likelihood])
+        if m.name == "seq2seq":
+            del runner["bidirectional"], runner["residual"]  # refused by check
+            model = Seq2SeqForecaster(*sizes, attention=config.task.attention, **runner)
+            runners = [model.encoder, model.decoder]
+        else:
+            model = DirectForecaster(*sizes, pooling=m.pooling, **runner)
+            runners = [model.encoder]
+        if initialize:
+            initialize_runners(m, runners, span=self.span())
+        return model
+
+    def label(self, config: RunConfig) -> str:
+        m = config.model
+        return f"seq2seq ({m.cell})" if m.name == "seq2seq" else m.cell
+
+    def predict_input(self, path: str) -> list:
+        raise UsageError("a forecast model reads recent history in the training file's layout "
+                         "(CSV or Parquet), not JSON sequences; use rnnkit forecast")  # fmt: skip
+
+    def export_example(self) -> Tensor:
+        raise ExportError("export covers models of one input (B, T, D); a forecaster reads "
+                          "two, the lookback window and the known-future covariates of the "
+                          "horizon")  # fmt: skip
 
     def state_dict(self) -> dict[str, Any]:
         self.load()
@@ -176,7 +313,8 @@ class ForecastTask(Task):
         return self._windows(split)
 
     def evaluate(self, model, split: Split, *, batch_size: int = 500, device="cpu",
-                 bf16: bool = False, **decoding) -> dict[str, float]:  # fmt: skip
+                 bf16: bool = False, final: bool = False,
+                 **decoding) -> dict[str, float]:  # fmt: skip
         x, y = self.eval_set(split)
         return self.score(self.outputs(model, x, batch_size=batch_size, device=device,
                                        bf16=bf16), y)  # fmt: skip
@@ -396,6 +534,20 @@ class ForecastTask(Task):
                             if v is not None}, "seconds": row[8]}
                         for row in bt.table_rows(entries)],
         }}  # fmt: skip
+
+    @staticmethod
+    def summary_lines(summary: dict[str, Any]) -> list[str]:
+        """The backtest's ranking (from :meth:`report`), one line per model, best first."""
+        backtest = summary.get("backtest")
+        if not backtest:
+            return []
+        lines = [f"  backtest over {backtest['origins']} origins per series (test period), "
+                 "by MASE:"]  # fmt: skip
+        for k, row in enumerate(backtest["ranking"], 1):
+            extra = f", coverage {row['coverage']:.2f}" if "coverage" in row else ""
+            lines.append(f"    {k}. {row['model']:<16} MASE {row['mase']:.4g}, sMAPE "
+                         f"{row['smape']:.4g}{extra} ({row['seconds']:.1f} s)")  # fmt: skip
+        return lines
 
     def describe(self) -> str:
         if not self.loaded:

@@ -28,13 +28,16 @@ reference, under the same normalization, scored on the test set in the same run.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.errors import ConfigError
 from rnnkit.tasks.base import (
     Split,
     Task,
@@ -52,9 +55,7 @@ from rnnkit.timeseries.classify import (
     read_labelled,
 )
 from rnnkit.timeseries.data import SeriesError
-
-if TYPE_CHECKING:
-    from rnnkit.training.config import TaskConfig
+from rnnkit.training.config import TaskConfig
 
 VALID_FRACTION = 0.1  # of the training series, held out for validation without --valid
 
@@ -78,6 +79,42 @@ def collate(series: Sequence[np.ndarray]) -> SeriesInputs:
     return SeriesInputs(x, lengths)
 
 
+_FORM = "labelled series: UCR wide form (label,x0,x1,...) or long form (a header)"
+
+
+@dataclass(frozen=True)
+class TSClassifyConfig(TaskConfig):
+    """Files of labelled series, the long form's column names and the normalization."""
+
+    data: str | None = None
+    """The training series, UCR wide form (label,x0,x1,... per line) or long form (a
+    header)."""
+    valid: str | None = None
+    """The validation series, in either form; None: a stratified 10% of the training series,
+    drawn with data_seed."""
+    test: str | None = None
+    """The test series, in either form."""
+    time_col: str = "date"
+    """Long form: the column ordering each series' steps (at the default: 'time', or 'date'
+    if only that is there)."""
+    id_col: str | None = None
+    """Long form: the column naming each row's series; None: 'id'."""
+    label_col: str = "label"
+    """Long form: the column holding each series' label."""
+    normalize: Literal["series", "global", "none"] = "global"
+    """Z-normalize all series by the training series' per-channel mean and std (global), or
+    each series per channel on its own (the UCR convention; it erases level and amplitude,
+    which often carry the class: 0.70 against 0.97 accuracy on JapaneseVowels, see
+    BENCHMARKS.md), or not at all."""
+    data_seed: int = 1234
+    """Seed of the validation series held out of the training file (without --valid)."""
+
+    def _check(self) -> None:
+        for key in ("data", "test"):
+            if getattr(self, key) is None:
+                raise ConfigError(f"task.{key}: task 'ts-classify' needs --{key} FILE ({_FORM})")
+
+
 class TSClassifyTask(Task):
     """Labelled series from files: inputs :class:`SeriesInputs` (x (B, T, C), lengths (B,)),
     targets (B,) class indices; the model returns (B, K) logits. See the module docstring.
@@ -93,8 +130,25 @@ class TSClassifyTask(Task):
     output = "classification"
     metrics = {"accuracy": "max", "macro_f1": "max"}
     baseline_label = "1-NN Euclidean, on the test set"
+    Config = TSClassifyConfig
+    no_tbptt = "its series have their own lengths, which truncated chunks would ignore"
 
-    def __init__(self, config: TaskConfig, state: dict[str, Any] | None = None) -> None:
+    @classmethod
+    def example(cls, name: str, directory: Path) -> dict[str, Any]:
+        """Two classes of noisy sine waves, 30 training and 10 test series of 16 steps (UCR
+        wide form)."""
+        rng = np.random.default_rng(0)
+        paths = {}
+        for split, n in (("data", 30), ("test", 10)):
+            rows = []
+            for i in range(n):
+                x = np.sin(np.linspace(0, 3, 16) * (1 + i % 2)) + 0.1 * rng.standard_normal(16)
+                rows.append(",".join([str(1 + i % 2), *(f"{v:.4f}" for v in x)]))
+            paths[split] = directory / f"series_{split}.csv"
+            paths[split].write_text("\n".join(rows) + "\n")
+        return {"data": str(paths["data"]), "test": str(paths["test"])}
+
+    def __init__(self, config: TSClassifyConfig, state: dict[str, Any] | None = None) -> None:
         self.config = config
         self.how = config.normalize
         self.baseline: dict[str, float] = {}
@@ -216,6 +270,13 @@ class TSClassifyTask(Task):
         data = Labelled([s.double().numpy() for s in series], ["?"] * len(series))
         return [torch.from_numpy(s) for s in self._normalize(data)]
 
+    def predict_input(self, path: str) -> list:
+        """JSON lines of series (``input_size`` numbers per step), normalized as the training
+        series were (:meth:`prepare`): (T_i, C) float32 arrays."""
+        from rnnkit.inputs import read_sequences
+
+        return [s.numpy() for s in self.prepare(read_sequences(path, self.input_size))]
+
     def train_batch(self, step: int, batch_size: int, seed: int) -> tuple[SeriesInputs, Tensor]:
         self.load()
         series, y = self.data["train"]
@@ -251,6 +312,7 @@ class TSClassifyTask(Task):
         batch_size: int = 500,
         device: torch.device | str = "cpu",
         bf16: bool = False,
+        final: bool = False,
         **decoding: Any,
     ) -> dict[str, float]:
         """Score ``model`` on ``split`` in batches of series of similar length (sorted, so

@@ -11,11 +11,13 @@ Example::
        date        series  step  forecast
     0  2002-01-05  co2     1     371.4 ...
 
-Every keyword of the constructor is a flat config field of ``rnnkit train`` (``cell``,
-``hidden``, ``model="seq2seq"``, ``likelihood="quantile"``, ``steps``, ``lr``, ...). ``fit``
-trains exactly as ``rnnkit train --task forecast`` does, into ``out`` (a temporary directory
-by default, removed with the object), including the backtest against the baselines
-(``backtest_``).
+Every keyword of the constructor is a flat config field of ``rnnkit train``: a field of the
+forecast task's config (:class:`~rnnkit.tasks.forecast.ForecastConfig`:
+``likelihood="quantile"``, ``attention``, ``valid_steps``, ...) or of the model, optimizer and
+training sections (``cell``, ``hidden``, ``model="seq2seq"``, ``steps``, ``lr``, ...); a field
+of another task is refused. ``fit`` trains exactly as ``rnnkit train --task forecast`` does,
+into ``out`` (a temporary directory by default, removed with the object), including the
+backtest against the baselines (``backtest_``).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ class Forecaster:
     Args:
         horizon, lookback, season: as ``--horizon``, ``--lookback``, ``--season``.
         out: the run directory (default: a temporary one, deleted with this object).
-        **config: any other flat config field (``cell="gru"``, ``steps=1000``, ...).
+        **config: any other flat config field of the forecast task or of every run
+            (``likelihood="gaussian"``, ``cell="gru"``, ``steps=1000``, ...).
 
     Attributes (after :meth:`fit` or :meth:`load`):
         summary_: the run's summary (validation and test metrics, baseline, backtest).

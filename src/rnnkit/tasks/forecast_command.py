@@ -32,8 +32,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.cli.main import UsageError
-    from rnnkit.errors import SeriesError
+    from rnnkit.errors import SeriesError, UsageError
     from rnnkit.report.plots import plot_forecasts
     from rnnkit.training.checkpoint import atomic_write_text
     from rnnkit.training.trainer import load_run

@@ -15,7 +15,7 @@ from rnnkit.tasks.classify import TextInputs, balanced_weights
 from rnnkit.text.parallel import DataError
 from rnnkit.text.vocab import UNK
 from rnnkit.training import ConfigError, RunConfig, Trainer
-from rnnkit.training.config import TaskConfig
+from rnnkit.training.config import task_config as config_of
 
 POSITIVE, NEGATIVE = ["good", "great", "superb", "lovely"], ["bad", "awful", "dull", "poor"]
 FILLER = "the a movie plot was is and it film story acting but".split()
@@ -40,7 +40,7 @@ def write_lines(path, examples):
 
 
 def task_config(**overrides):
-    return TaskConfig(**{"name": "classify", **overrides})
+    return config_of("classify", **overrides)
 
 
 def test_held_out_validation_is_stratified_and_seeded(tmp_path):
@@ -120,6 +120,10 @@ def test_config_needs_data_and_refuses_tbptt(tmp_path):
     config = RunConfig().replace(task="classify", data=data, tbptt=5, out=str(tmp_path / "r"))
     with pytest.raises(ConfigError, match=r"^train\.tbptt: not for task 'classify'"):
         Trainer(config)
+    with pytest.raises(ConfigError, match=r"^model\.name: task 'classify' builds 'sequence'"):
+        Trainer(config.replace(tbptt=0, model="tree-lstm"))
+    with pytest.raises(ConfigError, match=r"^crf: not a field of task 'classify'"):
+        config.replace(crf=True)
 
 
 def test_pretrained_vectors_fill_the_table(tmp_path):
@@ -129,9 +133,12 @@ def test_pretrained_vectors_fill_the_table(tmp_path):
     config = RunConfig().replace(task="classify", data=data, embeddings=str(vectors), hidden=4,
                                  quiet=True, out=str(tmp_path / "r"))  # fmt: skip
     trainer = Trainer(config)
+    assert trainer.config.task.embed == 3  # the file's dimension, saved with the run
     table = trainer.model.embed.weight
     assert table.shape == (len(trainer.task.vocab), 3)
     torch.testing.assert_close(table[trainer.task.vocab.stoi["bad"]], torch.tensor([-1.0, -2, -3]))
+    with pytest.raises(ConfigError, match=r"^task\.embed: 5 differs from the 3 dimensions of "):
+        Trainer(config.replace(embed=5, out=str(tmp_path / "r2")))
 
 
 @pytest.fixture(scope="module")
@@ -190,3 +197,9 @@ def test_predict_refuses_empty_lines(trained, tmp_path, capsys):
     source.write_text("fine film\n\nbad\n")
     assert main(["predict", str(run.run_dir), "--input", str(source)]) == 2
     assert "texts.txt:2: empty line (expected one text per line)" in capsys.readouterr().err
+
+
+def test_export_refuses_a_text_classifier(trained, capsys):
+    run, _ = trained
+    assert main(["export", str(run.run_dir), "--format", "torchscript"]) == 2
+    assert "export covers sequence models, not classify models" in capsys.readouterr().err

@@ -9,7 +9,9 @@ import math
 import pytest
 import torch
 
+from rnnkit.cells.base import LSTMState
 from rnnkit.decoding import sample
+from rnnkit.errors import ConfigError
 from rnnkit.tasks.lm import LanguageModelTask
 from rnnkit.text.parallel import DataError
 from rnnkit.training.config import RunConfig
@@ -70,13 +72,13 @@ def test_the_trainer_carries_a_detached_state_across_batches(text_file):
     want = final_state(x1)  # the weights before the update, from zeros
     trainer.step = 1
     trainer.train_step(x1, y1)
-    assert not trainer.carry.h.requires_grad and not trainer.carry.c.requires_grad
-    torch.testing.assert_close(trainer.carry.h, want.h)
+    assert not task.carry.h.requires_grad and not task.carry.c.requires_grad
+    torch.testing.assert_close(task.carry.h, want.h)
     # Step 2 starts from step 1's state: the stream continues.
-    want = final_state(x2, trainer.carry)
+    want = final_state(x2, task.carry)
     trainer.step = 2
     trainer.train_step(x2, y2)
-    torch.testing.assert_close(trainer.carry.c, want.c)
+    torch.testing.assert_close(task.carry.c, want.c)
     with torch.no_grad():  # and carrying equals reading both windows in one pass
         whole, _ = model(torch.cat([x1, x2], 1))
         second, _ = model(x2, model(x1)[1])
@@ -87,7 +89,25 @@ def test_the_trainer_carries_a_detached_state_across_batches(text_file):
     want = final_state(xe)
     trainer.step = epoch
     trainer.train_step(xe, ye)
-    torch.testing.assert_close(trainer.carry.h, want.h)
+    torch.testing.assert_close(task.carry.h, want.h)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_the_checkpoint_keeps_the_carried_state_and_forgets_it_on_demand(text_file, cell):
+    task = LanguageModelTask(lm_config(text_file, cell=cell).task)
+    assert task.carried() == {}  # nothing carried before the first step
+    h = torch.randn(1, 4, 16)
+    task.carry = LSTMState(h, -h) if cell == "lstm" else h
+    saved = task.carried()
+    assert set(saved) == ({"c", "h"} if cell == "lstm" else {"h"})
+    again = LanguageModelTask(lm_config(text_file, cell=cell).task)
+    again.load_carried(saved, torch.device("cpu"))
+    if cell == "lstm":
+        assert torch.equal(again.carry.h, h) and torch.equal(again.carry.c, -h)
+    else:
+        assert torch.equal(again.carry, h)
+    again.forget_carried()
+    assert again.carry is None and again.carried() == {}
 
 
 def test_evaluation_equals_one_pass_over_each_stream(text_file):
@@ -111,8 +131,28 @@ def test_tied_embeddings_are_one_tensor_and_need_matching_sizes(text_file):
     assert model.output.weight is model.embed.weight
     projected = build_model(lm_config(text_file, tie_embeddings=True, embed=8, proj_size=8), task)
     assert projected.output.weight is projected.embed.weight
-    with pytest.raises(ValueError, match="tie_embeddings: needs embed == hidden"):
-        lm_config(text_file, tie_embeddings=True, embed=8)
+    with pytest.raises(ConfigError, match=r"^task\.tie_embeddings: needs embed == hidden"):
+        LanguageModelTask.check(lm_config(text_file, tie_embeddings=True, embed=8))
+
+
+def test_config_refusals(text_file):
+    with pytest.raises(ConfigError, match=r"^task\.data: task 'lm' needs --data FILE"):
+        RunConfig().replace(task="lm")
+    with pytest.raises(ConfigError, match=r"^task\.embed_dropout: expected a number in \[0, 1\)"):
+        lm_config(text_file, embed_dropout=1.0)
+    why = r"not for task 'lm' \(a left-to-right model of every next token"
+    for flags, field in [
+        ({"bidirectional": True}, "model.bidirectional"),
+        ({"residual": True, "layers": 2}, "model.residual"),
+        ({"pooling": "mean"}, "model.pooling"),
+        ({"tbptt": 4}, "train.tbptt"),
+    ]:
+        with pytest.raises(ConfigError, match=f"^{field}: {why}"):
+            Trainer(lm_config(text_file, **flags))
+    with pytest.raises(ConfigError, match=r"^model\.name: task 'lm' builds 'sequence'"):
+        Trainer(lm_config(text_file, model="seq2seq"))
+    with pytest.raises(ConfigError, match=r"^crf: not a field of task 'lm'"):
+        lm_config(text_file, crf=True)
 
 
 def test_sampling_follows_temperature_and_top_k():

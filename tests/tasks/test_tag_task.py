@@ -132,8 +132,12 @@ def test_metrics_do_not_depend_on_the_batch_size(files, crf):
 
 
 def test_config_refusals(files):
-    with pytest.raises(ConfigError, match="model.crf: only for task 'tag'"):
-        Trainer(RunConfig().replace(crf=True, quiet=True))
+    with pytest.raises(
+        ConfigError, match=r"^crf: not a field of task 'adding' \(only of task 'tag'\)"
+    ):
+        RunConfig().replace(crf=True, quiet=True)
+    with pytest.raises(ConfigError, match=r"^model\.name: task 'tag' builds 'sequence'"):
+        Trainer(tag_config(files, model="tree-lstm"))
     with pytest.raises(ConfigError, match="model.pooling: not for task 'tag'"):
         Trainer(tag_config(files, pooling="mean"))
     with pytest.raises(ConfigError, match="train.tbptt: not for task 'tag'"):
@@ -142,6 +146,20 @@ def test_config_refusals(files):
         RunConfig().replace(task="tag", data=files["data"])
     with pytest.raises(ConfigError, match="task.tag_col: expected a column after the token's"):
         tag_config(files, tag_col=0)
+
+
+def test_pretrained_vectors_fill_the_table_and_fix_its_size(files, tmp_path):
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("bob 1 2 3\nparis -1 -2 -3\n")
+    config = tag_config(files, embeddings=str(vectors), hidden=4, quiet=True,
+                        out=str(tmp_path / "r"))  # fmt: skip
+    trainer = Trainer(config)
+    assert trainer.config.task.embed == 3  # the file's dimension, saved with the run
+    vocab, table = trainer.task.vocab, trainer.model.embed.weight
+    assert table.shape == (len(vocab), 3)
+    torch.testing.assert_close(table[vocab.stoi["paris"]], torch.tensor([-1.0, -2, -3]))
+    with pytest.raises(ConfigError, match=r"^task\.embed: 4 differs from the 3 dimensions of "):
+        Trainer(config.replace(embed=4, out=str(tmp_path / "r2")))
 
 
 # -- end to end --------------------------------------------------------------------------------
@@ -168,7 +186,7 @@ def ner_run(tmp_path_factory):
 def test_bilstm_crf_learns_and_rnnkit_tag_round_trips(ner_run, tmp_path, capsys):
     run_dir, data = ner_run
     config, task, model = load_run(run_dir)
-    assert config.model.crf and isinstance(model, Tagger) and model.crf is not None
+    assert config.task.crf and isinstance(model, Tagger) and model.crf is not None
     scores = task.evaluate(model, "test")
     assert scores["f1"] > 0.9, scores
     # Transitions were learned: O -> I-LOC (an entity's inside after no beginning) is unlikely.
@@ -204,4 +222,6 @@ def test_tag_and_predict_errors(ner_run, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("rnnkit tag: error: ") and "no sentences" in err
     assert main(["predict", str(run_dir), "--input", str(empty)]) == 2
-    assert "use rnnkit tag" in capsys.readouterr().err
+    assert "a tag model reads sentences; use rnnkit tag" in capsys.readouterr().err
+    assert main(["export", str(run_dir), "--format", "onnx"]) == 2
+    assert "export covers sequence models, not tag models" in capsys.readouterr().err

@@ -217,6 +217,7 @@ class StepContext:
     Attributes:
         model: the model itself (``net`` may be a DistributedDataParallel around it).
         step: the step being taken (1 for the first). steps: the run's last step.
+        batch_size: the global batch (all workers' rows; ``x`` holds this worker's).
         tbptt: truncated BPTT chunk length; 0: the whole sequence.
         precision: ``"fp32"`` or ``"bf16"`` (autocast on ``device``).
         device: where the model is.
@@ -225,6 +226,7 @@ class StepContext:
     model: nn.Module
     step: int
     steps: int
+    batch_size: int
     tbptt: int
     precision: str
     device: torch.device

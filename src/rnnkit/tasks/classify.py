@@ -23,25 +23,31 @@ Metrics: accuracy (the main one) and macro-F1, beside the majority-class baselin
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, NamedTuple
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.errors import ConfigError, ExportError
 from rnnkit.tasks.base import (
     Split,
     Task,
+    TokenModel,
     classification_scores,
     outputs_by_length,
     rows,
     sorted_labels,
     stratified_holdout,
 )
+from rnnkit.tasks.embeddings import with_embedding_size
 from rnnkit.text.batching import EpochBatches
 from rnnkit.text.codec import Codec
 from rnnkit.text.datasets import TextExamples, read_examples
@@ -49,7 +55,7 @@ from rnnkit.text.parallel import DataError
 from rnnkit.text.vocab import PAD, UNK, Vocabulary
 
 if TYPE_CHECKING:
-    from rnnkit.training.config import TaskConfig
+    from rnnkit.training.config import RunConfig
 
 VALID_FRACTION = 0.1  # of the training texts, held out for validation without --valid
 
@@ -82,6 +88,68 @@ def balanced_weights(y: np.ndarray, num_classes: int) -> np.ndarray:
     return weights
 
 
+@dataclass(frozen=True)
+class ClassifyConfig(TokenModel):
+    """Labelled texts from files: how they are read and tokenized, the held-out split, and
+    the class weights."""
+
+    data: str | None = None
+    """The labelled training texts: CSV, TSV, JSON lines or '<label> <text>' lines
+    (text_format)."""
+    valid: str | None = None
+    """The validation texts, in the same form as data; None: a stratified 10% of the
+    training texts, drawn with data_seed."""
+    test: str | None = None
+    """The test texts, in the same form as data; None: report the validation set."""
+    text_format: Literal["auto", "csv", "tsv", "jsonl", "label-text"] = "auto"
+    """How data, valid and test are read; auto: by extension (.csv; .tsv, .tab; .jsonl,
+    .ndjson, .json; anything else, e.g. .txt: '<label> <text>' lines). CSV and TSV files have
+    a header naming text_col and label_col."""
+    text_col: str = "text"
+    """The CSV/TSV column or JSON key of each text."""
+    label_col: str = "label"
+    """The CSV/TSV column or JSON key of each text's label."""
+    encoding: str = "utf-8"
+    """The text encoding of the data files (e.g. latin-1)."""
+    bad_lines: Literal["error", "skip"] = "error"
+    """A malformed line in a data file (no label, empty text, bad JSON, a missing key or
+    column) stops with its file and line, or is skipped (counted on stderr)."""
+    tokenizer: Literal["char", "word", "bpe"] = "word"
+    """Split texts into characters, whitespace words, or BPE subwords (learned on the training
+    texts with the tokenizers library)."""
+    lowercase: bool = False
+    """Lowercase texts before tokenizing them (also when predicting)."""
+    punctuation: Literal["keep", "split", "strip"] = "keep"
+    """Punctuation marks (Unicode P*) kept as they are, split off as tokens of their own
+    ("it's ok." -> it ' s ok .), or stripped, before tokenizing."""
+    min_freq: int = 1
+    """Tokens seen fewer times map to <unk>; BPE: the fewest times a pair must occur to be
+    merged."""
+    max_vocab: int | None = None
+    """char/word: keep at most this many tokens; None: all."""
+    bpe_size: int = 8000
+    """BPE: the vocabulary size learned."""
+    class_weights: Literal["none", "balanced"] = "none"
+    """Weight each class's cross-entropy by N / (C * N_c), inverse to its frequency in the
+    training part (balanced), or not at all."""
+    data_seed: int = 1234
+    """Seed of the held-out validation texts (without valid)."""
+
+    def _check(self) -> None:
+        super()._check()
+        self._positive("min_freq", "max_vocab", "bpe_size")
+        if self.data is None:
+            raise ConfigError("task.data: task 'classify' needs --data FILE (labelled texts: "
+                              "CSV, TSV, JSON lines or '<label> <text>' lines)")  # fmt: skip
+        import codecs
+
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ConfigError(f"task.encoding: unknown text encoding {self.encoding!r} "
+                              "(e.g. utf-8, latin-1, cp1252)") from None  # fmt: skip
+
+
 class ClassifyTask(Task):
     """Labelled texts from files: inputs :class:`TextInputs`, targets (B,) class indices; the
     model returns (B, C) logits. See the module docstring.
@@ -98,8 +166,11 @@ class ClassifyTask(Task):
     metrics = {"accuracy": "max", "macro_f1": "max"}
     input_size = 0  # token ids, not feature vectors
     baseline_label = "majority class of the training data"
+    Config = ClassifyConfig
+    no_tbptt = "its texts have their own lengths, which truncated chunks would ignore"
+    shapes = ("embed",)
 
-    def __init__(self, config: TaskConfig, state: dict[str, Any] | None = None) -> None:
+    def __init__(self, config: ClassifyConfig, state: dict[str, Any] | None = None) -> None:
         self.config = config
         self.loaded = False
         self.held_out = 0
@@ -109,6 +180,35 @@ class ClassifyTask(Task):
         if state:
             self.codec = Codec.from_dict(state["codec"])
             self.classes = list(state["classes"])
+
+    # -- config and model ----------------------------------------------------------------------
+    @classmethod
+    def example(cls, name: str, directory: Path) -> dict[str, Any]:
+        words = ["good", "bad", "film", "plot", "the", "a", "great", "awful"]
+        path = Path(directory) / "texts.txt"
+        path.write_text("".join(f"{'pos' if i % 2 else 'neg'} {words[i % 8]} "
+                                f"{words[i * 3 % 8]}\n" for i in range(40)))  # fmt: skip
+        return {"data": str(path), "embed": 4}
+
+    @classmethod
+    def resolve_config(cls, config: RunConfig) -> RunConfig:
+        """``config`` with ``embed`` fixed by the ``--embeddings`` file, if any."""
+        return with_embedding_size(config)
+
+    def build_model(self, config: RunConfig, *, initialize: bool = True) -> nn.Module:
+        """A :class:`~rnnkit.models.SequenceModel` over token ids: an embedding table (from
+        ``--embeddings`` if given), the recurrent encoder, a pooled (B, C) head."""
+        from rnnkit.models import SequenceModel
+        from rnnkit.models.build import initialize_runners, load_embeddings, runner_options
+
+        m, c = config.model, config.task
+        model = SequenceModel(c.embed or m.hidden, self.output_size, head="sequence",
+                              pooling=m.pooling, vocab_size=len(self.vocab),
+                              **runner_options(m))  # fmt: skip
+        if initialize:
+            initialize_runners(m, [model.encoder], span=self.span())
+            load_embeddings(c.embeddings, self.vocab, model.embed, quiet=config.train.quiet)
+        return model
 
     # -- sizes (from the saved state, else from the training file) ---------------------------
     @property
@@ -278,6 +378,28 @@ class ClassifyTask(Task):
         ids = [self.encode(t) for t in texts]
         probs = self.logits(model, ids, batch_size=batch_size, device=device).softmax(-1)
         return [self.classes[k] for k in probs.argmax(-1).tolist()], probs
+
+    # -- rnnkit predict and export ---------------------------------------------------------------
+    def predict_input(self, path: str) -> list[str]:
+        """One text per line of ``path`` (``-``: standard input)."""
+        from rnnkit.inputs import read_texts
+
+        return read_texts(path)
+
+    def predict_batch(self, model: nn.Module, items: list[str]) -> list[str]:
+        """One JSON line per text: ``{"label": NAME, "probabilities": {NAME: p}}``, every
+        class by name, probabilities rounded to 6 digits."""
+        labels, probs = self.predict(model, items, batch_size=len(items))
+        return [
+            json.dumps({"label": label,
+                        "probabilities": {k: round(p, 6) for k, p in zip(self.classes, row,
+                                                                         strict=True)}})
+            + "\n"
+            for label, row in zip(labels, probs.tolist(), strict=True)
+        ]  # fmt: skip
+
+    def export_example(self) -> Tensor:
+        raise ExportError("export covers sequence models, not classify models")
 
     def state_dict(self) -> dict[str, Any]:
         self.load()

@@ -13,26 +13,34 @@ nats per token (``loss``), perplexity, and bits per token (bits per character fo
 
 Without ``--valid``, the last 10% of ``--data`` (by characters) is the validation text (the
 usual Tiny Shakespeare split); without ``--test``, the test scores are the validation's.
+
+The model is an AWD-style :class:`~rnnkit.models.language.LanguageModel` (``--embed``,
+``--tie-embeddings``, ``--embed-dropout``, ``--input-dropout``); ``rnnkit generate``
+(:mod:`rnnkit.tasks.lm_command`) samples text from a trained one.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.nn import functional as F
 
-from rnnkit.tasks.base import Split, Task, stream_seed
+from rnnkit.cells.base import LSTMState, detach
+from rnnkit.errors import ConfigError, ExportError, UsageError
+from rnnkit.tasks.base import Split, StepContext, Task, refuse, stream_seed
 from rnnkit.text.codec import Codec
 from rnnkit.text.parallel import DataError, read_bytes
 from rnnkit.text.vocab import EOS
+from rnnkit.training.config import TaskConfig
 
 if TYPE_CHECKING:
-    from rnnkit.training.config import TaskConfig
+    from rnnkit.training.config import RunConfig
 
 EVAL_STREAMS = 10  # streams read side by side at evaluation (AWD-LSTM's evaluation batch)
 VALID_SHARE = 0.1  # the last 10% of --data when there is no --valid
@@ -55,10 +63,56 @@ def read_text(path: str | Path) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class LanguageModelConfig(TaskConfig):
+    """A language model of a text file: the files, how text becomes tokens, the window, and
+    the model's embeddings."""
+
+    data: str | None = None
+    """The training text, a plain UTF-8 file."""
+    valid: str | None = None
+    """The validation text; None: the last 10% of data (by characters)."""
+    test: str | None = None
+    """The test text; None: report the validation text."""
+    seq_len: int = 100
+    """T: tokens per training window, the truncated-BPTT length (the state carries from one
+    window to the next), and per chunk at evaluation."""
+    tokenizer: Literal["char", "word", "bpe"] = "word"
+    """Split text into characters (newlines kept), whitespace words, or BPE subwords (learned
+    on the training text with the tokenizers library); words and subwords end each line with
+    <eos>."""
+    min_freq: int = 1
+    """Tokens seen fewer times map to <unk>; BPE: the fewest times a pair must occur to be
+    merged."""
+    max_vocab: int | None = None
+    """char/word: keep at most this many tokens; None: all."""
+    bpe_size: int = 8000
+    """BPE: the vocabulary size learned."""
+    embed: int | None = None
+    """E, the token embedding size; None: the hidden size."""
+    tie_embeddings: bool = False
+    """The output layer shares the embedding table (needs embed == hidden, or an LSTM with
+    proj_size == embed; Inan et al. 2017, Press & Wolf 2017)."""
+    embed_dropout: float = 0.0
+    """Drop whole words from the embedding table (AWD-LSTM's dropoute)."""
+    input_dropout: float = 0.0
+    """Dropout on the embeddings fed to the first layer (AWD-LSTM's dropouti)."""
+
+    def _check(self) -> None:
+        self._positive("seq_len", "min_freq", "max_vocab", "bpe_size", "embed")
+        for name in ("embed_dropout", "input_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"task.{name}: expected a number in [0, 1), got "
+                                  f"{getattr(self, name)!r}")  # fmt: skip
+        if self.data is None:
+            raise ConfigError("task.data: task 'lm' needs --data FILE (plain UTF-8 text)")
+
+
 class LanguageModelTask(Task):
     """Next-token prediction over a text file: x (B, seq_len) ids, y (B, seq_len) the ids one
-    step later; the model returns ``(logits (B, T, V), state)`` and the trainer carries the
-    state across steps (:meth:`resets` says when to start afresh).
+    step later; the model returns ``(logits (B, T, V), state)`` and :meth:`train_step` carries
+    the state from one training batch to the next (:meth:`resets` says when to start afresh;
+    the checkpoint keeps it, :meth:`carried`).
 
     ``state`` (from :meth:`state_dict`) rebuilds a trained run's task without its text: the
     codec and the first token of the training text (where ``rnnkit generate`` starts by
@@ -67,8 +121,12 @@ class LanguageModelTask(Task):
     name = "lm"
     output = "lm"
     baseline_label = "unigram model, on the validation text"
+    Config = LanguageModelConfig
+    no_tbptt = ("a left-to-right model of every next token; --seq-len sets its truncated-BPTT "
+                "window")  # fmt: skip
+    shapes = ("embed", "tie_embeddings")
 
-    def __init__(self, config: TaskConfig, state: dict[str, Any] | None = None) -> None:
+    def __init__(self, config: LanguageModelConfig, state: dict[str, Any] | None = None) -> None:
         self.config = config
         self.seq_len = config.seq_len
         self.char = config.tokenizer == "char"
@@ -80,10 +138,57 @@ class LanguageModelTask(Task):
         self.loaded = False
         self._streams: dict[int, Tensor] = {}
         self.codec: Codec | None = None
+        # The state at the end of the last training batch, detached: the next batch's streams
+        # continue from it. h (L, B, H), or an LSTMState of h and c.
+        self.carry: Tensor | LSTMState | None = None
         if state:
             self.codec = Codec.from_dict(state["codec"])
             self.start = state["start"]
             self.output_size = len(self.codec)
+
+    # -- config and model ----------------------------------------------------------------------
+    @classmethod
+    def check(cls, config: RunConfig) -> None:
+        super().check(config)
+        m, c = config.model, config.task
+        refuse({"model.bidirectional": m.bidirectional, "model.residual": m.residual,
+                "model.pooling": m.pooling != "last"},
+               f"not for task 'lm' ({cls.no_tbptt})")  # fmt: skip
+        output = m.proj_size or m.hidden  # what the last layer gives
+        if c.tie_embeddings and c.embed not in (None, output):
+            raise ConfigError(
+                f"task.tie_embeddings: needs embed == hidden (or an LSTM's proj_size), got "
+                f"embed {c.embed} and hidden {m.hidden}"
+            )
+
+    @classmethod
+    def example(cls, name: str, directory: Path) -> dict[str, Any]:
+        path = Path(directory) / "lm.txt"
+        path.write_text("the cat sat on the mat.\nthe dog sat on the log.\n" * 20)
+        return {"data": str(path), "tokenizer": "char", "seq_len": 8}
+
+    def build_model(self, config: RunConfig, *, initialize: bool = True) -> nn.Module:
+        """An AWD-style :class:`~rnnkit.models.language.LanguageModel` over the codec's
+        tokens."""
+        from rnnkit.models.build import initialize_runners, runner_options
+        from rnnkit.models.language import LanguageModel
+
+        m, c = config.model, config.task
+        runner = runner_options(m)
+        for name in ("bidirectional", "residual"):  # refused by check: one direction, no skips
+            del runner[name]
+        runner["variational"] = m.variational
+        if self.codec is None:  # a new run's task, its text not read yet
+            self.load()
+        model = LanguageModel(len(self.codec), embed_size=c.embed or m.hidden,
+                              tie_embeddings=c.tie_embeddings, embed_dropout=c.embed_dropout,
+                              input_dropout=c.input_dropout, **runner)  # fmt: skip
+        if initialize:
+            initialize_runners(m, [model.rnn], span=self.span())
+        return model
+
+    def span(self) -> int:
+        return self.seq_len  # a training window; the state carries beyond it, gradients do not
 
     # -- data ----------------------------------------------------------------------------------
     def load(self) -> None:
@@ -168,6 +273,43 @@ class LanguageModelTask(Task):
         window = streams[:, start : start + self.seq_len + 1]
         return window[:, :-1].contiguous(), window[:, 1:].contiguous()
 
+    # -- training step -------------------------------------------------------------------------
+    def forward(self, model: nn.Module, x: Tensor) -> Tensor:
+        """The logits (B, T, V) of ``x`` (B, T) read from a zero state."""
+        return model(x, None)[0]
+
+    def train_step(self, net: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> float:
+        """Forward and backward of one window: the state carries over from the previous batch
+        (the streams continue), detached so that gradients stop at the batch border; it is
+        dropped when an epoch begins."""
+        # x holds this worker's rows of the global batch, whose layout fixes the epochs.
+        if self.resets(ctx.step, ctx.batch_size):
+            self.carry = None
+        with ctx.autocast():
+            logits, carry = net(x, self.carry)
+            loss = self.loss(logits, y)
+        loss.backward()
+        self.carry = detach(carry)
+        return loss.item()
+
+    def carried(self) -> dict[str, Tensor]:
+        """The carried state for the checkpoint: ``{"c": ..., "h": ...}`` (LSTM) or
+        ``{"h": ...}``; nothing before the first step."""
+        if self.carry is None:
+            return {}
+        if isinstance(self.carry, Tensor):
+            return {"h": self.carry}
+        return {"c": self.carry.c, "h": self.carry.h}
+
+    def load_carried(self, tensors: dict[str, Tensor], device: torch.device) -> None:
+        if not tensors:
+            return
+        h = tensors["h"].to(device)
+        self.carry = LSTMState(h, tensors["c"].to(device)) if "c" in tensors else h
+
+    def forget_carried(self) -> None:
+        self.carry = None
+
     def eval_set(self, split: Split) -> tuple[Tensor, Tensor]:
         """The ``split`` ids as (EVAL_STREAMS, L) streams: inputs and next tokens."""
         self.load()
@@ -188,7 +330,8 @@ class LanguageModelTask(Task):
         return {**self._metrics(nats), "loss": nats}
 
     def evaluate(self, model, split: Split, *, batch_size: int = 500, device="cpu",
-                 bf16: bool = False, **decoding) -> dict[str, float]:  # fmt: skip
+                 bf16: bool = False, final: bool = False,
+                 **decoding) -> dict[str, float]:  # fmt: skip
         """Every token of ``split`` scored with the state carried through each stream."""
         device = torch.device(device)
         x, y = self.eval_set(split)
@@ -249,6 +392,13 @@ class LanguageModelTask(Task):
             else:
                 line.append(i)
         return "\n".join([*lines, self.codec.decode(line)])
+
+    # -- predict and export --------------------------------------------------------------------
+    def predict_input(self, path: str) -> list:
+        raise UsageError("a lm model writes text; sample it with rnnkit generate")
+
+    def export_example(self) -> Tensor:
+        raise ExportError("export covers sequence models, not lm models")
 
     def state_dict(self) -> dict[str, Any]:
         self.load()

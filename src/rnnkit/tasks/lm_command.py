@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rnnkit.errors import UsageError
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -35,7 +37,6 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.cli.main import UsageError
     from rnnkit.training.trainer import load_run
 
     if args.length < 1:

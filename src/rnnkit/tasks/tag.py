@@ -34,21 +34,25 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
+from rnnkit.errors import ConfigError, ExportError, UsageError
 from rnnkit.models.tagger import IGNORE, best_tags, tagging_loss
-from rnnkit.tasks.base import Split, Splits, Task
+from rnnkit.tasks.base import Split, Splits, Task, TokenModel
+from rnnkit.tasks.embeddings import with_embedding_size
 from rnnkit.text.batching import EpochBatches
 from rnnkit.text.conll import Sentence, is_entity_scheme, read_conll
 from rnnkit.text.parallel import DataError
 from rnnkit.text.vocab import PAD, UNK, Vocabulary
 
 if TYPE_CHECKING:
-    from rnnkit.training.config import TaskConfig
+    from rnnkit.training.config import RunConfig
 
 
 class TagInputs(NamedTuple):
@@ -85,6 +89,43 @@ class Encoded(NamedTuple):
     gold: list[list[str]]
 
 
+@dataclass(frozen=True)
+class TagConfig(TokenModel):
+    """Tagged sentences from CoNLL column files, their vocabulary, and the tagger's CRF."""
+
+    data: str | None = None
+    """The training sentences, a CoNLL column file (a token and its tag per line, blank lines
+    between sentences)."""
+    valid: str | None = None
+    """The validation sentences, in the same form as data."""
+    test: str | None = None
+    """The test sentences, in the same form as data; None: report the validation set."""
+    tag_col: int | None = None
+    """The column of the tag, counted from 0 (the token is column 0; e.g. 1 for CoNLL-2003's
+    part-of-speech tags); None: the last column."""
+    lowercase: bool = False
+    """Lowercase tokens before looking them up (also in rnnkit tag; the output keeps them as
+    written)."""
+    min_freq: int = 1
+    """Tokens seen fewer times map to <unk>."""
+    max_vocab: int | None = None
+    """Keep at most this many tokens; None: all."""
+    crf: bool = False
+    """Score whole tag sequences with a linear-chain CRF (the BiLSTM-CRF of Lample et al.
+    2016): trained on its log-likelihood, decoded by Viterbi."""
+
+    def _check(self) -> None:
+        super()._check()
+        self._positive("min_freq", "max_vocab")
+        if self.tag_col is not None and self.tag_col < 1:
+            raise ConfigError(f"task.tag_col: expected a column after the token's (>= 1; "
+                              f"None: the last), got {self.tag_col!r}")  # fmt: skip
+        form = "a CoNLL file: a token and its tag per line, blank lines between sentences"
+        for key in ("data", "valid"):
+            if getattr(self, key) is None:
+                raise ConfigError(f"task.{key}: task 'tag' needs --{key} FILE ({form})")
+
+
 class TagTask(Task):
     """Tag every token of a sentence; see the module docstring.
 
@@ -99,8 +140,11 @@ class TagTask(Task):
     output = "tagging"
     input_size = 0  # token ids, not feature vectors
     baseline_label = "most frequent tag per word, on the validation set"
+    Config = TagConfig
+    no_tbptt = "its texts have their own lengths, which truncated chunks would ignore"
+    shapes = ("embed", "crf")
 
-    def __init__(self, config: TaskConfig, state: dict[str, Any] | None = None) -> None:
+    def __init__(self, config: TagConfig, state: dict[str, Any] | None = None) -> None:
         self.config = config
         self.lowercase = config.lowercase
         self._splits = Splits("tag", self._loaders())
@@ -124,6 +168,42 @@ class TagTask(Task):
             if self.entities
             else {"accuracy": "max"}
         )
+
+    # -- config and model ----------------------------------------------------------------------
+    @classmethod
+    def check(cls, config: RunConfig) -> None:
+        super().check(config)
+        if config.model.pooling != "last":
+            raise ConfigError(f"model.pooling: not for task 'tag' (one tag per token, nothing is "
+                              f"pooled), got {config.model.pooling!r}; leave it at its "
+                              "default")  # fmt: skip
+
+    @classmethod
+    def example(cls, name: str, directory: Path) -> dict[str, Any]:
+        words = ["john", "met", "mary", "in", "paris", "and", "rome", "today"]
+        path = Path(directory) / "tags.conll"
+        path.write_text("".join(f"{w}\t{'O' if i % 3 else 'B-X'}\n" + ("\n" if i % 4 == 3 else "")
+                                for i, w in enumerate(words * 5)))  # fmt: skip
+        return {"data": str(path), "valid": str(path), "embed": 4}
+
+    @classmethod
+    def resolve_config(cls, config: RunConfig) -> RunConfig:
+        """``config`` with ``embed`` fixed by the ``--embeddings`` file, if any."""
+        return with_embedding_size(config)
+
+    def build_model(self, config: RunConfig, *, initialize: bool = True) -> nn.Module:
+        """A :class:`~rnnkit.models.tagger.Tagger` over token ids (an embedding table, from
+        ``--embeddings`` if given), with a CRF under ``--crf``."""
+        from rnnkit.models.build import initialize_runners, load_embeddings, runner_options
+        from rnnkit.models.tagger import Tagger
+
+        m, c = config.model, config.task
+        model = Tagger(len(self.vocab), self.output_size, embed_size=c.embed or m.hidden,
+                       crf=c.crf, **runner_options(m))  # fmt: skip
+        if initialize:
+            initialize_runners(m, [model.encoder], span=self.span())
+            load_embeddings(c.embeddings, self.vocab, model.embed, quiet=config.train.quiet)
+        return model
 
     # -- data -------------------------------------------------------------------------------
     def _loaders(self) -> dict[str, Callable[[], list[Sentence]]]:
@@ -320,6 +400,13 @@ class TagTask(Task):
     def unknown(self, sentences: Sequence[Sequence[str]]) -> int:
         """How many tokens of ``sentences`` read as ``<unk>``."""
         return sum(self.encode(s).count(UNK) for s in sentences)
+
+    # -- rnnkit predict and export ---------------------------------------------------------------
+    def predict_input(self, path: str) -> list:
+        raise UsageError("a tag model reads sentences; use rnnkit tag")
+
+    def export_example(self) -> Tensor:
+        raise ExportError("export covers sequence models, not tag models")
 
     def state_dict(self) -> dict[str, Any]:
         return {"vocab": self.vocab.to_dict(), "tags": list(self.tags)}

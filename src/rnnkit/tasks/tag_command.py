@@ -14,6 +14,8 @@ import argparse
 import sys
 import time
 
+from rnnkit.errors import UsageError
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -42,7 +44,7 @@ def add_parser(sub) -> None:
 def read_input(path: str, form: str):
     """The sentences of ``path`` (``-``: stdin) as read in ``form`` ("auto", "text" or
     "conll"), tokens as written (language prefixes kept)."""
-    from rnnkit.cli.main import read_lines
+    from rnnkit.inputs import read_lines
     from rnnkit.text.conll import parse_conll, parse_token_lines
 
     # As predict and translate read: lines end at \n only, stdin as bytes, bad UTF-8 named.
@@ -55,7 +57,6 @@ def read_input(path: str, form: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.cli.main import UsageError
     from rnnkit.text.conll import strip_prefixes
     from rnnkit.training.trainer import load_run
 

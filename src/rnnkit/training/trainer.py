@@ -322,7 +322,9 @@ class Trainer:
     def _forward_backward(self, x: Any, y: Any) -> float:
         """Accumulate gradients of the step's loss (the task's training step); returns it."""
         t = self.config.train
-        ctx = StepContext(self.model, self.step, t.steps, t.tbptt, t.precision, self.device)
+        ctx = StepContext(
+            self.model, self.step, t.steps, t.batch_size, t.tbptt, t.precision, self.device
+        )
         return self.task.train_step(self.net, x, y, ctx)
 
     def train_step(self, x: Any, y: Tensor) -> dict[str, float]:

@@ -1,6 +1,7 @@
 """`rnnkit translate` and the other subcommands on sequence-to-sequence runs: output formats,
 agreement with the Python API, and one-line errors with exit status 2."""
 
+import argparse
 import io
 import json
 import re
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from rnnkit.cli.main import main
+from rnnkit.tasks import registry, translate_command
 from rnnkit.training.trainer import load_run
 
 COMMON = [
@@ -120,6 +122,23 @@ def test_translate_counts_unknown_source_tokens(reverse_dir, tmp_path, capsys):
     path.write_text("ABc\n", encoding="utf-8")  # the reverse alphabet is lowercase
     assert main(["translate", str(reverse_dir), "--input", str(path), "--beam", "1"]) == 0
     assert "; 2 unknown source tokens read as <unk>" in capsys.readouterr().err
+
+
+def test_translate_is_the_seq2seq_task_s_own_command(reverse_dir, sources, capsys):
+    """rnnkit translate comes from the task's module, which stands alone: its own parser runs
+    it as main does."""
+    assert registry.command("translate") is translate_command
+    parser = argparse.ArgumentParser(prog="rnnkit")
+    translate_command.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["translate", str(reverse_dir), "--input", str(sources)])
+    assert (args.checkpoint, args.beam, args.n_best, args.alpha, args.device) == (
+        "best", 5, 1, 0.0, "cpu"
+    )  # fmt: skip
+    assert args.func(args) == 0
+    alone = capsys.readouterr().out
+    assert main(["translate", str(reverse_dir), "--input", str(sources)]) == 0
+    assert capsys.readouterr().out == alone
+    assert len(alone.splitlines()) == len(SOURCES)
 
 
 # -- errors ----------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Sequence-to-sequence tasks: padded batches with BOS/EOS where the docs put them, generated
 tasks as pure functions of (seed, step), file-backed epochs that visit every pair once, codecs
-restored from a checkpoint without the files, metrics recomputed by hand, and decoding in
-input order."""
+restored from a checkpoint without the files, metrics recomputed by hand, decoding in input
+order, and the task's own config (its checks, old files' head fields, the final scores' beam)."""
 
 import datetime
 import json
@@ -14,11 +14,13 @@ import torch.nn.functional as F
 
 import rnnkit.text.batching as batching_module
 from rnnkit.decoding import greedy
+from rnnkit.errors import ConfigError, ExportError, UsageError
 from rnnkit.seq2seq import Seq2Seq
+from rnnkit.tasks import registry
 from rnnkit.tasks.pairs import dates
-from rnnkit.tasks.translate import Seq2SeqTask, build_seq2seq_task, collate, read_pairs
+from rnnkit.tasks.translate import Seq2SeqConfig, Seq2SeqTask, collate, read_pairs
 from rnnkit.text import DataError
-from rnnkit.training.config import TaskConfig
+from rnnkit.training.config import load_file
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 
@@ -68,7 +70,7 @@ def test_collate_empty_targets_are_bos_then_eos():
 
 def _reverse(**options):
     config = dict(name="reverse", seq_len=5, min_len=2, valid_size=16, test_size=16) | options
-    return build_seq2seq_task(TaskConfig(**config))
+    return Seq2SeqTask.from_config(Seq2SeqConfig(**config))
 
 
 def test_reverse_batches_are_a_function_of_seed_and_step():
@@ -124,7 +126,7 @@ def _iso_days(pairs):
 
 
 def test_dates_valid_and_test_days_never_appear_in_training():
-    task = build_seq2seq_task(TaskConfig(name="dates", valid_size=200, test_size=200))
+    task = Seq2SeqTask.from_config(Seq2SeqConfig(name="dates", valid_size=200, test_size=200))
     held = _iso_days(task.pairs("valid")) | _iso_days(task.pairs("test"))
     assert len(held) > 300
     first = datetime.date(1950, 1, 1)
@@ -190,10 +192,10 @@ def files(request, tmp_path):
 
 
 def _translate(data, valid, **options):
-    config = TaskConfig(
+    config = Seq2SeqConfig(
         name="translate", data=data, valid=valid, **({"tokenizer": "word"} | options)
     )
-    return build_seq2seq_task(config)
+    return Seq2SeqTask.from_config(config)
 
 
 def test_translate_reads_both_file_forms(files):
@@ -256,8 +258,8 @@ def test_state_dict_restores_codecs_without_the_files(tmp_path, tokenizer):
     task = _translate(data, valid, tokenizer=tokenizer, bpe_size=60)
     state = json.loads(json.dumps(task.state_dict()))
     missing = str(tmp_path / "gone.tsv"), str(tmp_path / "gone_too.tsv")
-    config = TaskConfig(name="translate", data=missing[0], valid=missing[1], tokenizer=tokenizer)
-    loaded = build_seq2seq_task(config, state)
+    config = Seq2SeqConfig(name="translate", data=missing[0], valid=missing[1], tokenizer=tokenizer)
+    loaded = Seq2SeqTask.from_config(config, state)
     assert loaded.src_codec.kind == tokenizer
     assert loaded.src_codec.vocab.itos == task.src_codec.vocab.itos
     assert loaded.tgt_codec.vocab.itos == task.tgt_codec.vocab.itos
@@ -389,3 +391,80 @@ def test_translate_rejects_bad_beam_or_n_best(tiny, beam, n_best):
     task, model = tiny
     with pytest.raises(ValueError, match="beam, n_best: expected 1 <= n_best <= beam"):
         task.translate(model, SOURCES[:1], beam=beam, n_best=n_best)
+
+
+# -- the task's config and hooks ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["reverse", "sort", "dates", "translate"])
+def test_every_seq2seq_name_is_served_by_this_task(name):
+    assert registry.task_class(name) is Seq2SeqTask
+    assert registry.config_class(name) is Seq2SeqConfig
+
+
+def test_evaluate_decodes_greedily_and_the_final_scores_as_configured(tiny, monkeypatch):
+    _, model = tiny
+    task = _reverse(beam=3, length_penalty=0.6)
+    asked = []
+    real = task.translate
+
+    def spy(model, sources, **options):
+        asked.append((options["beam"], options["length_penalty"]))
+        return real(model, sources, **options)
+
+    monkeypatch.setattr(task, "translate", spy)
+    during = task.evaluate(model, "valid", batch_size=5)
+    final = task.evaluate(model, "valid", batch_size=5, final=True)
+    chosen = task.evaluate(model, "valid", batch_size=5, final=True, beam=2, length_penalty=0.0)
+    assert asked == [(1, 0.0), (3, 0.6), (2, 0.0)]
+    assert during == task.evaluate(model, "valid", batch_size=5, beam=1)
+    assert final == task.evaluate(model, "valid", batch_size=5, beam=3, length_penalty=0.6)
+    assert chosen == task.evaluate(model, "valid", batch_size=5, beam=2)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"beam": 0}, "task.beam: expected a number > 0, got 0"),
+        ({"length_penalty": -0.5}, "task.length_penalty: expected a number >= 0, got -0.5"),
+        ({"teacher_forcing": 1.5}, "task.teacher_forcing: expected a number in [0, 1], got 1.5"),
+        ({"sampling_schedule": "cosine"}, "task.sampling_schedule: expected one of 'constant'"),
+        ({"attention": "luong"}, "task.attention: expected one of 'none', 'dot', 'general'"),
+        ({"embed": 0}, "task.embed: expected a number > 0, got 0"),
+        ({"min_len": 6, "seq_len": 5}, "task.min_len: 6 is above seq_len 5 (the longest source)"),
+        ({"name": "adding"}, "task.name: expected one of reverse, sort, dates, translate"),
+    ],
+)
+def test_config_errors_name_the_field_and_value(fields, message):
+    with pytest.raises(ConfigError) as info:
+        Seq2SeqConfig(**fields)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_head_fields_of_an_old_config_file_move_to_the_task(tmp_path):
+    """Files of rnnkit 0.1 kept the decoder's fields in the model and train sections."""
+    path = tmp_path / "old.yaml"
+    path.write_text(
+        "task: {name: reverse, seq_len: 5}\n"
+        "model: {attention: additive, input_feeding: false, embed: 6, hidden: 6,"
+        " tie_embeddings: true}\n"
+        "train: {beam: 4, length_penalty: 0.5, teacher_forcing: 0.25,"
+        " sampling_schedule: linear}\n"
+    )
+    task = load_file(path).task
+    assert isinstance(task, Seq2SeqConfig)
+    assert (task.attention, task.input_feeding, task.embed, task.tie_embeddings) == (
+        "additive", False, 6, True
+    )  # fmt: skip
+    assert (task.beam, task.length_penalty) == (4, 0.5)
+    assert (task.teacher_forcing, task.sampling_schedule) == (0.25, "linear")
+    built = Seq2SeqTask.from_config(task)
+    assert (built.beam, built.length_penalty, built.teacher_forcing) == (4, 0.5, 0.25)
+
+
+def test_predict_and_export_point_elsewhere():
+    task = _reverse()
+    with pytest.raises(UsageError, match=r"^a reverse model reads text; use rnnkit translate$"):
+        task.predict_input("never-read.jsonl")
+    with pytest.raises(ExportError, match=r"^export covers sequence models; a reverse model "):
+        task.export_example()

@@ -1,7 +1,8 @@
 """The tree tasks: TreeTask's loss (every labelled node or the roots), root accuracy and
 evaluation in batches; ``trees`` from treebank files (fine and binary classes, the vocabulary
 in the task state, the majority baseline); ``listops`` (held-out sets disjoint from training
-and of every length, batches a function of seed and step, both tree forms)."""
+and of every length, batches a function of seed and step, both tree forms); the task's own
+config (its checks, old files' head fields), model label and refusals."""
 
 from collections import Counter
 
@@ -9,11 +10,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rnnkit.tasks import build_task
-from rnnkit.tasks.trees import TreeTask, build_tree_task
+from rnnkit.errors import ConfigError, ExportError, UsageError
+from rnnkit.tasks import build_task, registry
+from rnnkit.tasks.trees import TreeConfig, TreeTask
 from rnnkit.text.parallel import DataError
 from rnnkit.text.vocab import UNK, Vocabulary
-from rnnkit.training.config import RunConfig
+from rnnkit.training.config import RunConfig, load_file
 from rnnkit.tree import listops
 from rnnkit.tree.batch import IGNORE, TreeBatch
 from rnnkit.tree.model import TreeClassifier
@@ -203,7 +205,7 @@ def test_the_state_rebuilds_the_task_without_its_files(files, tmp_path):
     task = build_task(trees_config(files))
     state = task.state_dict()
     missing = {k: str(tmp_path / "gone" / f"{k}.txt") for k in ("data", "valid", "test")}
-    again = build_tree_task(trees_config(missing), state)
+    again = TreeTask.from_config(trees_config(missing), state)
     assert again.vocab.itos == task.vocab.itos
     assert again.output_size == 5
     # It encodes any tree as the original does, unknown words included.
@@ -219,7 +221,7 @@ def test_the_state_rebuilds_the_task_without_its_files(files, tmp_path):
 def test_binary_state_rebuilds_a_binary_task(files, tmp_path):
     task = build_task(trees_config(files, classes="binary"))
     missing = {k: str(tmp_path / f"gone-{k}.txt") for k in ("data", "valid")}
-    again = build_tree_task(trees_config(missing, classes="binary"), task.state_dict())
+    again = TreeTask.from_config(trees_config(missing, classes="binary"), task.state_dict())
     assert again.output_size == 2 and again.vocab.itos == task.vocab.itos
 
 
@@ -348,7 +350,7 @@ def test_listops_epoch_visits_every_training_tree_once(listops_task):
 
 
 def test_listops_ignores_state_and_baseline_is_the_training_majority(listops_task):
-    again = build_tree_task(listops_config(), {"vocab": {"tokens": ["ignored"]}})
+    again = TreeTask.from_config(listops_config(), {"vocab": {"tokens": ["ignored"]}})
     assert again.vocab.itos == listops_task.vocab.itos
     counts = Counter(t.label for t in listops_task.trees("train"))
     majority = counts.most_common(1)[0][0]
@@ -364,3 +366,56 @@ def test_listops_valid_and_test_sets_are_disjoint_at_realistic_sizes(data_seed):
     valid = {leaf_key(t) for t in task.trees("valid")}
     shared = [" ".join(k) for t in task.trees("test") if (k := leaf_key(t)) in valid]
     assert not shared, f"{len(shared)} test expressions are also in valid, e.g. {shared[0]!r}"
+
+
+# -- the task's config and hooks ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["trees", "listops"])
+def test_both_tree_names_are_served_by_this_task(name):
+    assert registry.task_class(name) is TreeTask
+    assert registry.config_class(name) is TreeConfig
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"tree_cell": "gru"}, "task.tree_cell: expected one of 'childsum', 'nary', got 'gru'"),
+        ({"tree_form": "ternary"}, "task.tree_form: expected one of 'binary', 'operator'"),
+        ({"train_size": 0}, "task.train_size: expected a number > 0, got 0"),
+        ({"embed": -1}, "task.embed: expected a number > 0, got -1"),
+        ({"name": "trees"}, "task.data: task 'trees' needs --data FILE (a file of bracketed"),
+        ({"test": "t.txt"}, "task.test: only for task 'trees' (task 'listops' makes its own data)"),
+        ({"name": "adding"}, "task.name: expected one of trees, listops for a tree config"),
+    ],
+)
+def test_config_errors_name_the_field_and_value(fields, message):
+    with pytest.raises(ConfigError) as info:
+        TreeConfig(**fields)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_head_fields_of_an_old_config_file_move_to_the_task(tmp_path, files):
+    """Files of rnnkit 0.1 kept tree_cell, embed and embeddings in the model section."""
+    path = tmp_path / "old.yaml"
+    path.write_text(
+        f"task: {{name: trees, data: {files['data']}, valid: {files['valid']}}}\n"
+        "model: {name: tree-lstm, tree_cell: nary, embed: 6, embeddings: vectors.txt}\n"
+    )
+    task = load_file(path).task
+    assert isinstance(task, TreeConfig)
+    assert (task.tree_cell, task.embed, task.embeddings) == ("nary", 6, "vectors.txt")
+
+
+def test_label_names_the_tree_lstm_and_its_cell(files):
+    task = build_task(trees_config(files))
+    config = RunConfig().replace(task="trees", **files, model="tree-lstm", tree_cell="nary")
+    assert task.label(config) == "tree-lstm (nary)"
+    assert task.label(config.replace(model="sequence", tree_cell="childsum", cell="gru")) == "gru"
+
+
+def test_predict_and_export_point_elsewhere(listops_task):
+    with pytest.raises(UsageError, match=r"^a listops model reads trees, not JSON sequences; "):
+        listops_task.predict_input("never-read.jsonl")
+    with pytest.raises(ExportError, match=r"^export covers sequence models, not listops models$"):
+        listops_task.export_example()

@@ -1,6 +1,7 @@
 """Sequence-to-sequence runs in the trainer: text metrics and a baseline in the summary, the
 attention heatmap, vocabularies in the checkpoint (a loaded run translates without its data),
-BPE, tied embeddings, exact resume under scheduled sampling, and the config checks."""
+BPE, tied embeddings, exact resume under scheduled sampling, the config checks, and the final
+scores' beam."""
 
 import json
 import os
@@ -9,8 +10,9 @@ import pytest
 import torch
 
 from rnnkit.tasks.translate import Seq2SeqTask
-from rnnkit.training import ConfigError, RunConfig, Trainer, train
+from rnnkit.training import ConfigError, RunConfig, Trainer, evaluate, train
 from rnnkit.training.checkpoint import checkpoint_dir, read_json
+from rnnkit.training.config import load_file
 from rnnkit.training.trainer import load_run
 
 PAIRS = [
@@ -261,33 +263,44 @@ def test_linear_schedule_starts_near_full_teacher_forcing(tmp_path):
 
 # -- config errors ---------------------------------------------------------------------------
 
+SEQ2SEQ_FIELDS = {
+    "attention": "additive",
+    "tie_embeddings": True,
+    "input_feeding": False,
+    "beam": 3,
+    "teacher_forcing": 0.5,
+    "sampling_schedule": "linear",
+    "length_penalty": 0.6,
+}
 
-@pytest.mark.parametrize(
-    ("overrides", "field"),
-    [
-        ({"attention": "additive"}, "model.attention"),
-        ({"tie_embeddings": True}, "model.tie_embeddings"),
-        ({"input_feeding": False}, "model.input_feeding"),
-        ({"beam": 3}, "train.beam"),
-        ({"teacher_forcing": 0.5}, "train.teacher_forcing"),
-        ({"sampling_schedule": "linear"}, "train.sampling_schedule"),
-        ({"length_penalty": 0.6}, "train.length_penalty"),
-    ],
-)
-def test_seq2seq_fields_with_another_task_are_errors(tmp_path, overrides, field):
-    config = RunConfig().replace(task="adding", out=str(tmp_path / "r"), **overrides)
+
+@pytest.mark.parametrize("key", list(SEQ2SEQ_FIELDS))
+def test_seq2seq_fields_with_another_task_are_errors(key):
     with pytest.raises(ConfigError) as info:
-        Trainer(config)
+        RunConfig().replace(task="adding", **{key: SEQ2SEQ_FIELDS[key]})
     message = str(info.value)
-    assert message.startswith(f"{field}: only for sequence-to-sequence tasks")
-    assert "'adding'" in message
-    assert not (tmp_path / "r").exists()
+    assert message.startswith(
+        f"{key}: not a field of task 'adding' (only of task 'reverse', 'sort', 'dates', 'translate'"
+    ), message
 
 
-def test_embed_needs_a_task_that_reads_tokens(tmp_path):
-    config = RunConfig().replace(task="adding", embed=8, out=str(tmp_path / "r"))
-    with pytest.raises(ConfigError, match=r"^model\.embed: only for tasks that read tokens"):
-        Trainer(config)
+@pytest.mark.parametrize(("section", "key"), [("model", "attention"), ("train", "beam")])
+def test_seq2seq_fields_of_an_old_file_with_another_task_are_errors(tmp_path, section, key):
+    """rnnkit 0.1 files kept them in the model and train sections; set there for another task,
+    they are refused as before, not dropped."""
+    path = tmp_path / "old.yaml"
+    path.write_text(f"task: {{name: adding}}\n{section}: {{{key}: {SEQ2SEQ_FIELDS[key]}}}\n")
+    with pytest.raises(ConfigError) as info:
+        load_file(path)
+    assert f"{section}.{key}: not a field of task 'adding' (only of task 'reverse'" in str(
+        info.value
+    )
+
+
+def test_embed_needs_a_task_that_reads_tokens():
+    with pytest.raises(ConfigError, match=r"^embed: not a field of task 'adding' \(only of"):
+        RunConfig().replace(task="adding", embed=8)
+    assert RunConfig().replace(task="reverse", embed=8).task.embed == 8
 
 
 def test_translate_needs_valid(tmp_path):
@@ -298,42 +311,53 @@ def test_translate_needs_valid(tmp_path):
         RunConfig().replace(task="translate", valid=data)
 
 
+@pytest.mark.parametrize("task", ["reverse", "sort", "dates"])
 @pytest.mark.parametrize("key", ["data", "valid", "test"])
-def test_data_files_with_a_generated_task_are_errors(tmp_path, key):
+def test_data_files_with_a_generated_task_are_errors(task, key):
     with pytest.raises(ConfigError) as info:
-        RunConfig().replace(task="adding", **{key: "pairs.tsv"})
+        RunConfig().replace(task=task, **{key: "pairs.tsv"})
     message = str(info.value)
-    assert message.startswith(
-        f"task.{key}: only for tasks 'translate', 'trees', 'forecast', 'ts-classify', 'classify'"
+    assert message == (
+        f"task.{key}: only for task 'translate' (task {task!r} makes its own data), got 'pairs.tsv'"
     )
-    assert "'pairs.tsv'" in message
 
 
 @pytest.mark.parametrize(
-    ("overrides", "field"),
+    ("overrides", "start"),
     [
-        ({"pooling": "mean"}, "model.pooling"),
-        ({"cell": "lstm", "proj_size": 4}, "model.proj_size"),
-        ({"tbptt": 2}, "train.tbptt"),
+        ({"pooling": "mean"}, "model.pooling: not for sequence-to-sequence tasks"),
+        ({"cell": "lstm", "proj_size": 4}, "model.proj_size: not for sequence-to-sequence tasks"),
+        ({"tbptt": 2}, "train.tbptt: not for task 'reverse' (the encoder reads the whole source"),
     ],
 )
-def test_sequence_model_fields_with_a_seq2seq_task_are_errors(tmp_path, overrides, field):
+def test_sequence_model_fields_with_a_seq2seq_task_are_errors(tmp_path, overrides, start):
     with pytest.raises(ConfigError) as info:
         Trainer(tiny(tmp_path, **overrides))
     message = str(info.value)
     # Like every other config error, the message starts with the field's full name.
-    assert message.startswith(f"{field}: not for sequence-to-sequence tasks"), message
+    assert message.startswith(start), message
     assert "'reverse'" in message
+    assert not (tmp_path / "run").exists()
 
 
-def test_tie_embeddings_needs_embed_equal_to_hidden():
+def test_tie_embeddings_needs_embed_equal_to_hidden(tmp_path):
+    config = tiny(tmp_path, tie_embeddings=True, embed=8, hidden=16)
     with pytest.raises(ConfigError) as info:
-        RunConfig().replace(task="reverse", tie_embeddings=True, embed=8, hidden=16)
+        Trainer(config)
     message = str(info.value)
-    assert message.startswith("model.tie_embeddings: needs embed == hidden")
+    assert message.startswith("task.tie_embeddings: needs embed == hidden")
     assert "embed 8" in message and "hidden 16" in message
+    assert not (tmp_path / "run").exists()
     # embed None means "the hidden size": allowed.
-    RunConfig().replace(task="reverse", tie_embeddings=True, hidden=16)
+    Seq2SeqTask.check(tiny(tmp_path, tie_embeddings=True, hidden=16))
 
 
-# -- training batches from files -------------------------------------------------------------
+# -- the final scores ------------------------------------------------------------------------
+
+
+def test_final_scores_decode_with_the_task_beam(tmp_path):
+    run = train(tiny(tmp_path, steps=3, beam=3, length_penalty=0.5))
+    assert (run.task.beam, run.task.length_penalty) == (3, 0.5)
+    for split in ("valid", "test"):
+        scores = evaluate(run.model, run.task, split, batch_size=16, beam=3, length_penalty=0.5)
+        assert run.summary[split] == scores, split

@@ -30,7 +30,7 @@ def test_embedding_table_starts_from_the_file(tmp_path):
     torch.testing.assert_close(table[vocab.stoi["good"]], torch.tensor([1.0, 2.0, 3.0]))
     torch.testing.assert_close(table[vocab.stoi["bad"]], torch.tensor([-1.0, -2.0, -3.0]))
     run = trainer.fit()
-    assert load_file(run.run_dir / "config.yaml").model.embed == 3
+    assert load_file(run.run_dir / "config.yaml").task.embed == 3
     (tmp_path / "vectors.txt").unlink()  # a finished run needs no vectors file
     _, _, model = load_run(run.run_dir)
     assert torch.equal(model.encoder.embed.weight, run.model.encoder.embed.weight)
@@ -45,8 +45,12 @@ def test_sequence_model_table_starts_from_the_file(tmp_path):
 
 
 def test_mismatched_size_and_wrong_task_are_errors(tmp_path):
-    with pytest.raises(ConfigError, match=r"^model\.embed: 5 differs from the 3 dimensions"):
+    with pytest.raises(ConfigError, match=r"^task\.embed: 5 differs from the 3 dimensions"):
         Trainer(_config(tmp_path, embed=5))
-    config = _config(tmp_path).replace(task="adding", data=None, valid=None, model="sequence")
-    with pytest.raises(ConfigError, match=r"^model\.embeddings: only for tree tasks"):
-        Trainer(config)
+    assert not (tmp_path / "run").exists()
+    for task in ("adding", "reverse"):
+        with pytest.raises(ConfigError) as info:
+            RunConfig().replace(task=task, embeddings=str(tmp_path / "vectors.txt"))
+        assert str(info.value).startswith(
+            f"embeddings: not a field of task {task!r} (only of task 'trees', 'listops'"
+        ), str(info.value)

@@ -4,31 +4,44 @@
 A batch is ``(Seq2SeqInputs(src, src_lengths, tgt_in), tgt_out)``: source ids with EOS
 appended (B, S), their lengths (B,), target inputs BOS + target (B, T) and target outputs
 target + EOS (B, T), padded with ``<pad>`` (id 0), which the loss ignores. Validation decodes
-the whole set (greedy, or beam search with ``train.beam``) and scores the detokenized text:
-exact match, BLEU and chrF through ``sacrebleu``, and the teacher-forced token accuracy.
+the whole set (greedily during training; the final scores with ``task.beam``) and scores the
+detokenized text: exact match, BLEU and chrF through ``sacrebleu``, and the teacher-forced token
+accuracy.
+
+The model is a :class:`~rnnkit.seq2seq.Seq2Seq` (encoder, attentional decoder); a training
+step feeds the decoder the gold previous token with the probability scheduled sampling gives
+(``task.teacher_forcing``, ``task.sampling_schedule``). ``rnnkit translate``
+(:mod:`rnnkit.tasks.translate_command`) decodes a trained run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.decoding import Hypothesis, beam_search, greedy
-from rnnkit.tasks.base import Split, Splits, Task, stream_seed
+from rnnkit.errors import ConfigError, ExportError, UsageError
+from rnnkit.seq2seq.schedule import SamplingSchedule, teacher_forcing_ratio
+from rnnkit.tasks.base import GeneratedSets, Split, Splits, StepContext, Task, refuse, stream_seed
 from rnnkit.text.batching import EpochBatches
 from rnnkit.text.codec import Codec
 from rnnkit.text.vocab import BOS, EOS, PAD, SPECIALS, Vocabulary
 
 if TYPE_CHECKING:
-    from rnnkit.training.config import TaskConfig
+    from rnnkit.training.config import RunConfig
 
 Pairs = list[tuple[str, str]]
+
+GENERATED = ("reverse", "sort", "dates")
+"""The tasks that generate their pairs; ``translate`` reads yours."""
+NAMES = (*GENERATED, "translate")
 
 # Batches are cut from pools of POOL * batch_size examples sorted by length.
 POOL = 50
@@ -62,6 +75,92 @@ def collate(src_ids: Sequence[list[int]], tgt_ids: Sequence[list[int]]) -> tuple
     return Seq2SeqInputs(src, lengths, tgt_in), tgt_out
 
 
+@dataclass(frozen=True)
+class Seq2SeqConfig(GeneratedSets):
+    """Text to text: generated pairs (reverse, sort, dates) or your files (translate)."""
+
+    name: str = "reverse"
+    """The task: reverse, sort or dates (pairs generated from a seed) or translate (pairs
+    read from --data)."""
+    valid_size: int = 1000
+    """reverse, sort, dates: pairs in the generated validation set."""
+    test_size: int = 1000
+    """reverse, sort, dates: pairs in the generated test set."""
+    data_seed: int = 1234
+    """reverse, sort, dates: seed of the validation and test sets."""
+    seq_len: int = 100
+    """reverse, sort: the longest source, in characters."""
+    min_len: int = 1
+    """reverse, sort: the shortest source (lengths are uniform in [min_len, seq_len])."""
+    data: str | None = None
+    """translate: the training pairs, a TSV file (source<TAB>target per line) or two
+    line-aligned files given as 'SOURCE_FILE,TARGET_FILE'."""
+    valid: str | None = None
+    """translate: the validation pairs, in the same form as data."""
+    test: str | None = None
+    """translate: the test pairs, in the same form as data; None: report the validation set."""
+    tokenizer: Literal["char", "word", "bpe"] = "word"
+    """translate: split text into characters, whitespace words, or BPE subwords (learned on
+    the training pairs with the tokenizers library); the generated tasks always use
+    characters."""
+    min_freq: int = 1
+    """translate: tokens seen fewer times map to <unk>; BPE: the fewest times a pair must
+    occur to be merged."""
+    max_vocab: int | None = None
+    """translate (char/word): keep at most this many tokens per side; None: all."""
+    bpe_size: int = 8000
+    """translate, BPE: the vocabulary size learned per side."""
+    embed: int | None = None
+    """E, the token embedding size (source and target); None: the hidden size."""
+    attention: Literal["none", "dot", "general", "additive"] = "general"
+    """The decoder's attention over the encoder outputs (Luong dot or general, Bahdanau
+    additive), or none (the decoder sees only the bridged final state)."""
+    input_feeding: bool = True
+    """Feed the previous attentional state with the next token (Luong)."""
+    tie_embeddings: bool = False
+    """The output layer shares the target embedding (needs embed == hidden; Inan et al.
+    2017, Press & Wolf 2017)."""
+    teacher_forcing: float = 1.0
+    """The probability of feeding the decoder the gold previous token rather than its own
+    sample; with a sampling_schedule, the value it decays to from 1."""
+    sampling_schedule: SamplingSchedule = "constant"
+    """Scheduled sampling (Bengio et al. 2015): how teacher_forcing falls from 1 at the first
+    step to its value at the last."""
+    beam: int = 1
+    """Beam size for the final validation and test scores (validation during training
+    decodes greedily); 1: greedy."""
+    length_penalty: float = 0.0
+    """Beam search's length penalty alpha (Wu et al. 2016); 0: none."""
+
+    def _check(self) -> None:
+        if self.name not in NAMES:
+            raise ConfigError(f"task.name: expected one of {', '.join(NAMES)} for a "
+                              f"sequence-to-sequence config, got {self.name!r}")  # fmt: skip
+        super()._check()
+        self._positive("seq_len", "min_len", "min_freq", "max_vocab", "bpe_size", "embed", "beam")
+        self._positive("length_penalty", allow_zero=True)
+        if self.min_len > self.seq_len and self.name in ("reverse", "sort"):
+            raise ConfigError(
+                f"task.min_len: {self.min_len} is above seq_len {self.seq_len} (the longest source)"
+            )
+        if not 0.0 <= self.teacher_forcing <= 1.0:
+            raise ConfigError(
+                f"task.teacher_forcing: expected a number in [0, 1], got {self.teacher_forcing!r}"
+            )
+        files = {"data": self.data, "valid": self.valid, "test": self.test}
+        if self.name == "translate":
+            for key in ("data", "valid"):
+                if files[key] is None:
+                    raise ConfigError(f"task.{key}: task 'translate' needs --{key} FILE (a TSV "
+                                      "file of source<TAB>target lines, or "
+                                      "SOURCE_FILE,TARGET_FILE)")  # fmt: skip
+            return
+        for key, value in files.items():
+            if value is not None:
+                raise ConfigError(f"task.{key}: only for task 'translate' (task {self.name!r} "
+                                  f"makes its own data), got {value!r}")  # fmt: skip
+
+
 class Translation(NamedTuple):
     """One source's decoded outputs, best first: texts and their beam scores."""
 
@@ -71,7 +170,7 @@ class Translation(NamedTuple):
 
 
 class Seq2SeqTask(Task):
-    """Text in, text out.
+    """Text in, text out: ``reverse``, ``sort``, ``dates`` and ``translate``.
 
     Args:
         name: the config name.
@@ -82,14 +181,21 @@ class Seq2SeqTask(Task):
         generate: for generated tasks, ``generate(n, seed)`` -> n fresh training pairs; each
             step draws its own. Without it, training runs over ``pairs["train"]`` in
             length-bucketed batches, reshuffled every epoch.
-        target: ``(metric, threshold)`` that counts as solved, or None.
+        target_metric: ``(metric, threshold)`` that counts as solved, or None.
         metrics: metric names, main first (each is better higher).
+        teacher_forcing, sampling_schedule: the gold-token probability a training step feeds
+            the decoder, and how it falls to that value from 1 over the run
+            (:func:`~rnnkit.seq2seq.schedule.teacher_forcing_ratio`).
+        beam, length_penalty: how the run's final scores decode (``evaluate(final=True)``).
     """
 
     output = "seq2seq"
     baseline_label = "copy-the-source baseline"
     input_size = 0  # token ids, not feature vectors
     output_size = 0
+    Config = Seq2SeqConfig
+    no_tbptt = "the encoder reads the whole source before the decoder starts"
+    shapes = ("embed", "attention", "input_feeding", "tie_embeddings")
 
     def __init__(
         self,
@@ -101,6 +207,10 @@ class Seq2SeqTask(Task):
         generate: Callable[[int, int], Pairs] | None = None,
         target_metric: tuple[str, float] | None = None,
         metrics: Sequence[str] = ("exact_match", "token_accuracy", "bleu", "chrf"),
+        teacher_forcing: float = 1.0,
+        sampling_schedule: SamplingSchedule = "constant",
+        beam: int = 1,
+        length_penalty: float = 0.0,
     ) -> None:
         self.name = name
         self.src_codec, self.tgt_codec = source, target
@@ -108,6 +218,96 @@ class Seq2SeqTask(Task):
         self._generate = generate
         self.target = target_metric
         self.metrics = {m: "max" for m in metrics}
+        self.teacher_forcing, self.sampling_schedule = teacher_forcing, sampling_schedule
+        self.beam, self.length_penalty = beam, length_penalty
+
+    @classmethod
+    def from_config(cls, config: Seq2SeqConfig, state: dict[str, Any] | None = None) -> Seq2SeqTask:
+        """The task ``config`` describes; with ``state`` (a checkpoint's), its codecs are
+        loaded instead of learned from the training file."""
+        heads = dict(teacher_forcing=config.teacher_forcing,
+                     sampling_schedule=config.sampling_schedule, beam=config.beam,
+                     length_penalty=config.length_penalty)  # fmt: skip
+        if config.name in GENERATED:
+            return cls(config.name, **_generated(config), target_metric=("exact_match", 0.99),
+                       **heads)  # fmt: skip
+        loaders = {"train": lambda: read_pairs(config.data),
+                   "valid": lambda: read_pairs(config.valid)}  # fmt: skip
+        if config.test is None:  # the validation pairs are reported
+            loaders["test"] = loaders["valid"]
+        else:
+            loaders["test"] = lambda: read_pairs(config.test)
+        if state is not None:
+            source, target = Codec.from_dict(state["source"]), Codec.from_dict(state["target"])
+        else:
+            train = loaders["train"]()
+            loaders["train"] = lambda: train
+            options = dict(kind=config.tokenizer, min_freq=config.min_freq,
+                           max_size=config.max_vocab, bpe_size=config.bpe_size)  # fmt: skip
+            source = Codec.build((s for s, _ in train), **options)
+            target = Codec.build((t for _, t in train), **options)
+        return cls("translate", source=source, target=target, pairs=loaders,
+                   metrics=("bleu", "chrf", "exact_match", "token_accuracy"), **heads)  # fmt: skip
+
+    @classmethod
+    def example(cls, name: str, directory: Path) -> dict[str, Any]:
+        """A tiny run: short generated strings, half of the decoder's inputs its own samples,
+        decoded with a beam of 2; or (translate) a dozen word pairs written to ``directory``.
+        (A decaying sampling_schedule is a function of train.steps: a run resumed with more
+        steps would not match one planned that long.)"""
+        if name == "translate":
+            path = Path(directory) / "pairs.tsv"
+            words = [("the cat", "le chat"), ("a dog", "un chien"), ("the dog", "le chien")]
+            path.write_text("".join(f"{s}\t{t}\n" for s, t in words * 4), encoding="utf-8")
+            return {"data": str(path), "valid": str(path), "embed": 4}
+        sizes = {"valid_size": 16, "test_size": 16} | ({} if name == "dates" else {"seq_len": 5})
+        return sizes | {"beam": 2, "teacher_forcing": 0.5}
+
+    @classmethod
+    def check(cls, config: RunConfig) -> None:
+        """Refuse what a sequence model has and this encoder-decoder does not use (pooling, a
+        projection), and tied embeddings of two sizes."""
+        super().check(config)
+        m, t = config.model, config.task
+        refuse({"model.pooling": m.pooling != "last", "model.proj_size": m.proj_size is not None},
+               f"not for sequence-to-sequence tasks (task {t.name!r}); leave it at its "
+               "default")  # fmt: skip
+        if t.tie_embeddings and t.embed not in (None, m.hidden):
+            raise ConfigError(f"task.tie_embeddings: needs embed == hidden, got embed {t.embed} "
+                              f"and hidden {m.hidden}")  # fmt: skip
+
+    def build_model(self, config: RunConfig, *, initialize: bool = True) -> nn.Module:
+        """A :class:`~rnnkit.seq2seq.Seq2Seq` between the two vocabularies: encoder and
+        decoder are runners as ``config.model`` describes."""
+        from rnnkit.models.build import initialize_runners, runner_options
+        from rnnkit.seq2seq import Seq2Seq
+
+        m, t = config.model, config.task
+        model = Seq2Seq(len(self.src_codec), len(self.tgt_codec), embed_size=t.embed or m.hidden,
+                        attention=t.attention, input_feeding=t.input_feeding,
+                        tie_embeddings=t.tie_embeddings, **runner_options(m))  # fmt: skip
+        if initialize:
+            initialize_runners(m, [model.encoder, model.decoder], span=self.span())
+        return model
+
+    def train_step(self, net: nn.Module, x: Seq2SeqInputs, y: Tensor, ctx: StepContext) -> float:
+        """Forward and backward of one batch, the decoder fed gold tokens with the scheduled
+        probability at ``ctx.step`` (its samples draw from torch's global RNG)."""
+        ratio = teacher_forcing_ratio(ctx.step, ctx.steps, final=self.teacher_forcing,
+                                      schedule=self.sampling_schedule)  # fmt: skip
+        with ctx.autocast():
+            loss = self.loss(net(*x, teacher_forcing=ratio), y)
+        loss.backward()
+        return loss.item()
+
+    def predict_input(self, path: str) -> list:
+        raise UsageError(f"a {self.name} model reads text; use rnnkit translate")
+
+    def export_example(self) -> Tensor:
+        raise ExportError(
+            f"export covers sequence models; a {self.name} model decodes step by step (beam "
+            "search), which ONNX and TorchScript do not capture"
+        )
 
     # -- data -------------------------------------------------------------------------------
     def pairs(self, split: str) -> Pairs:
@@ -197,10 +397,19 @@ class Seq2SeqTask(Task):
         batch_size: int = 500,
         device: torch.device | str = "cpu",
         bf16: bool = False,
-        beam: int = 1,
-        length_penalty: float = 0.0,
+        final: bool = False,
+        beam: int | None = None,
+        length_penalty: float | None = None,
     ) -> dict[str, float]:
-        """Teacher-forced loss and token accuracy, then decode ``split`` and score the text."""
+        """Teacher-forced loss and token accuracy, then decode ``split`` and score the text.
+
+        Decoding is greedy, or for the ``final`` scores as the task's ``beam`` and
+        ``length_penalty`` say; ``beam`` and ``length_penalty`` given here override both.
+        """
+        if beam is None:
+            beam = self.beam if final else 1
+        if length_penalty is None:
+            length_penalty = self.length_penalty if final else 0.0
         device = torch.device(device)
         pairs = self.pairs(split)
         src_ids, tgt_ids = self._encode(pairs)
@@ -333,59 +542,29 @@ def read_pairs(spec: str) -> Pairs:
     )
 
 
-def build_seq2seq_task(config: TaskConfig, state: dict[str, Any] | None = None) -> Seq2SeqTask:
-    """The ``reverse``, ``sort``, ``dates`` or ``translate`` task ``config`` describes; with
-    ``state`` (a checkpoint's), its codecs are loaded instead of learned."""
+def _generated(config: Seq2SeqConfig) -> dict[str, Any]:
+    """The codec, held-out pairs and training generator of task ``reverse``, ``sort`` or
+    ``dates``: :class:`Seq2SeqTask` arguments."""
     from rnnkit.tasks import pairs as generators
 
     valid_seed = stream_seed(config.data_seed, "valid")
     test_seed = stream_seed(config.data_seed, "test")
-    if config.name != "translate":
-        alphabet = generators.ALPHABETS[config.name]
-        codec = Codec("char", Vocabulary([*SPECIALS, *sorted(alphabet)]))
-        if config.name == "dates":
+    codec = Codec("char", Vocabulary([*SPECIALS, *sorted(generators.ALPHABETS[config.name])]))
+    if config.name == "dates":
+        # Held-out sets draw every fifth day, training the others: test dates are never seen.
+        def generate(n: int, s: int, held_out: bool | None = False) -> Pairs:
+            return generators.dates(n, seed=s, held_out=held_out)
 
-            def generate(n: int, s: int, held_out: bool | None = False) -> Pairs:
-                return generators.dates(n, seed=s, held_out=held_out)
-
-            valid = lambda: generate(config.valid_size, valid_seed, True)  # noqa: E731
-            test = lambda: generate(config.test_size, test_seed, True)  # noqa: E731
-        else:
-            make = generators.reversal if config.name == "reverse" else generators.sorting
-            lengths = dict(min_len=config.min_len, max_len=config.seq_len)
-
-            def generate(n: int, s: int) -> Pairs:
-                return make(n, seed=s, **lengths)
-
-            valid = lambda: generate(config.valid_size, valid_seed)  # noqa: E731
-            test = lambda: generate(config.test_size, test_seed)  # noqa: E731
-        return Seq2SeqTask(
-            config.name,
-            source=codec,
-            target=codec,
-            pairs={"valid": valid, "test": test},
-            generate=generate,
-            target_metric=("exact_match", 0.99),
-        )
-    loaders = {"train": lambda: read_pairs(config.data), "valid": lambda: read_pairs(config.valid)}
-    loaders["test"] = loaders["valid"] if config.test is None else lambda: read_pairs(config.test)
-    if state is not None:
-        source, target = Codec.from_dict(state["source"]), Codec.from_dict(state["target"])
+        valid = lambda: generate(config.valid_size, valid_seed, True)  # noqa: E731
+        test = lambda: generate(config.test_size, test_seed, True)  # noqa: E731
     else:
-        train = loaders["train"]()
-        loaders["train"] = lambda: train
-        options = dict(
-            kind=config.tokenizer,
-            min_freq=config.min_freq,
-            max_size=config.max_vocab,
-            bpe_size=config.bpe_size,
-        )
-        source = Codec.build((s for s, _ in train), **options)
-        target = Codec.build((t for _, t in train), **options)
-    return Seq2SeqTask(
-        "translate",
-        source=source,
-        target=target,
-        pairs=loaders,
-        metrics=("bleu", "chrf", "exact_match", "token_accuracy"),
-    )
+        make = generators.reversal if config.name == "reverse" else generators.sorting
+        lengths = dict(min_len=config.min_len, max_len=config.seq_len)
+
+        def generate(n: int, s: int) -> Pairs:
+            return make(n, seed=s, **lengths)
+
+        valid = lambda: generate(config.valid_size, valid_seed)  # noqa: E731
+        test = lambda: generate(config.test_size, test_seed)  # noqa: E731
+    return dict(source=codec, target=codec, pairs={"valid": valid, "test": test},
+                generate=generate)  # fmt: skip

@@ -6,28 +6,108 @@ layout, a sequence model its leaves left to right (``batch.flat``, ``batch.lengt
 model's output covers every node (N, C); a sequence model's only the roots (B, C). The loss
 covers every labelled node when the output does and ``node_loss`` is set (Tai et al.'s
 treebank training), else the roots; ``accuracy`` is always the roots'.
+
+The model is a Tree-LSTM (``--model tree-lstm``, :class:`~rnnkit.tree.model.TreeClassifier`)
+or a sequence model over the leaves (``--model sequence``); either may start its token table
+from pretrained vectors (``task.embeddings``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.tasks.base import Split, Splits, Task, rows, stream_seed
+from rnnkit.errors import ConfigError, DataError, ExportError, UsageError
+from rnnkit.tasks.base import (
+    GeneratedSets,
+    Split,
+    Splits,
+    Task,
+    TokenModel,
+    refuse,
+    rows,
+    stream_seed,
+)
 from rnnkit.text.batching import EpochBatches
-from rnnkit.text.parallel import DataError
 from rnnkit.text.vocab import Vocabulary
-from rnnkit.training.config import ConfigError
 from rnnkit.tree.batch import IGNORE, TreeBatch
 from rnnkit.tree.tree import Tree
 
 if TYPE_CHECKING:
-    from rnnkit.training.config import TaskConfig
+    from rnnkit.training.config import RunConfig
+
+NAMES = ("trees", "listops")
+
+
+@dataclass(frozen=True)
+class TreeConfig(TokenModel, GeneratedSets):
+    """Trees to classify: treebank files (trees) or generated ListOps expressions (listops)."""
+
+    name: str = "listops"
+    """The task: trees (sentiment treebank files, --data and --valid) or listops (nested list
+    operations generated from a seed)."""
+    valid_size: int = 1000
+    """listops: expressions in the generated validation set."""
+    test_size: int = 1000
+    """listops: expressions in the generated test set."""
+    data_seed: int = 1234
+    """listops: seed of the training, validation and test expressions."""
+    seq_len: int = 100
+    """listops: the longest training expression, in tokens (held-out sets have every
+    length)."""
+    train_size: int = 90000
+    """listops: distinct training expressions generated (at most seq_len tokens each)."""
+    tree_form: Literal["binary", "operator"] = "binary"
+    """listops: the gold left-branching binary parse, or the operator-with-arguments tree
+    (--model tree-lstm only; N-ary cells then take up to 5 children)."""
+    data: str | None = None
+    """trees: the training treebank, one bracketed tree per line."""
+    valid: str | None = None
+    """trees: the validation treebank, in the same form as data."""
+    test: str | None = None
+    """trees: the test treebank, in the same form as data; None: report the validation set."""
+    classes: Literal["fine", "binary"] = "fine"
+    """trees: five sentiment classes (--fine-grained), or two (--binary: 0-1 negative, 3-4
+    positive, neutral nodes unlabelled and neutral sentences dropped)."""
+    min_freq: int = 1
+    """trees: tokens seen fewer times in the training file map to <unk>."""
+    max_vocab: int | None = None
+    """trees: keep at most this many tokens (the most frequent); None: all."""
+    tree_cell: Literal["childsum", "nary"] = "childsum"
+    """--model tree-lstm: Child-Sum (any number of unordered children) or N-ary (ordered
+    children, per-child weights; Tai et al. 2015)."""
+
+    flag_aliases: ClassVar[dict[str, tuple[str, str, str]]] = {
+        "fine-grained": ("classes", "fine", "trees: same as --classes fine"),
+        "binary": ("classes", "binary", "trees: same as --classes binary"),
+    }
+    """The treebank literature's names for --classes: flag -> (field, value, help)."""
+
+    def _check(self) -> None:
+        if self.name not in NAMES:
+            raise ConfigError(f"task.name: expected one of {', '.join(NAMES)} for a tree "
+                              f"config, got {self.name!r}")  # fmt: skip
+        GeneratedSets._check(self)
+        TokenModel._check(self)
+        self._positive("seq_len", "train_size", "min_freq", "max_vocab")
+        files = {"data": self.data, "valid": self.valid, "test": self.test}
+        if self.name == "trees":
+            for key in ("data", "valid"):
+                if files[key] is None:
+                    raise ConfigError(f"task.{key}: task 'trees' needs --{key} FILE (a file of "
+                                      "bracketed trees, one per line)")  # fmt: skip
+            return
+        for key, value in files.items():
+            if value is not None:
+                raise ConfigError(f"task.{key}: only for task 'trees' (task {self.name!r} makes "
+                                  f"its own data), got {value!r}")  # fmt: skip
 
 
 class TreeTask(Task):
@@ -44,6 +124,10 @@ class TreeTask(Task):
     output = "classification"
     metrics = {"accuracy": "max"}
     input_size = 0  # token ids, not feature vectors
+    Config = TreeConfig
+    models = ("sequence", "tree-lstm")
+    no_tbptt = "a batch of trees is read whole"
+    shapes = ("embed", "tree_cell", "tree_form", "classes")
 
     def __init__(
         self,
@@ -58,6 +142,107 @@ class TreeTask(Task):
         self.name, self.vocab, self.output_size = name, vocab, num_classes
         self._splits = Splits(name, splits)
         self.node_loss, self.target = node_loss, target
+
+    @classmethod
+    def from_config(cls, config: TreeConfig, state: dict[str, Any] | None = None) -> TreeTask:
+        """The ``trees`` or ``listops`` task ``config`` describes; with ``state`` (a
+        checkpoint's), the treebank vocabulary is loaded instead of built."""
+        return _listops(config) if config.name == "listops" else _treebank(config, state)
+
+    @classmethod
+    def example(cls, name: str, directory: Path) -> dict[str, Any]:
+        """A tiny run: a hundred short expressions, or (trees) a few bracketed sentences
+        written to ``directory``."""
+        if name == "listops":
+            return {"train_size": 100, "seq_len": 10, "valid_size": 20, "test_size": 20}
+        path = Path(directory) / "trees.txt"
+        lines = ["(3 (2 a) (3 good))", "(1 (1 bad) (2 film))", "(4 (4 great) (3 (2 and) (3 fun)))"]
+        path.write_text("\n".join(lines * 4) + "\n", encoding="utf-8")
+        return {"data": str(path), "valid": str(path)}
+
+    @classmethod
+    def check(cls, config: RunConfig) -> None:
+        """Refuse the sequence-model fields a Tree-LSTM would ignore, the Tree-LSTM's fields
+        with a sequence model, and operator trees without a Tree-LSTM."""
+        super().check(config)
+        m, t = config.model, config.task
+        if t.tree_form == "operator" and m.name != "tree-lstm":
+            raise ConfigError("task.tree_form: 'operator' trees are for --model tree-lstm; a "
+                              "sequence model reads the binary form's leaves")  # fmt: skip
+        if m.name == "tree-lstm":
+            # It builds its own cells: runner options it never reads must not pass as if they
+            # had been applied.
+            sequence_only = {
+                "model.layers": m.layers != 1,
+                "model.bidirectional": m.bidirectional,
+                "model.pooling": m.pooling != "last",
+                "model.cell": m.cell != "lstm",
+                "model.init": m.init != "default",
+                "model.forget_bias": m.forget_bias is not None,
+                "model.peephole": m.peephole,
+                "model.norm": m.norm != "none",
+                "model.proj_size": m.proj_size is not None,
+                "model.residual": m.residual,
+                "model.path": m.path != "auto",
+                "model.variational": m.variational,
+                "model.weight_drop": m.weight_drop != 0,
+                "model.zoneout": m.zoneout != 0,
+            }
+            refuse(sequence_only, "not for --model tree-lstm (set --tree-cell childsum|nary "
+                   "instead); leave it at its default")  # fmt: skip
+        elif t.tree_cell != "childsum":
+            raise ConfigError(f"task.tree_cell: only for --model tree-lstm, got "
+                              f"{t.tree_cell!r} with --model {m.name}")  # fmt: skip
+
+    @classmethod
+    def resolve_config(cls, config: RunConfig) -> RunConfig:
+        """``task.embed`` set from the ``task.embeddings`` file's dimension."""
+        from rnnkit.tasks.embeddings import with_embedding_size
+
+        return with_embedding_size(config)
+
+    def build_model(self, config: RunConfig, *, initialize: bool = True) -> nn.Module:
+        """A Tree-LSTM classifier (``--model tree-lstm``) or a sequence model over the leaves
+        (``--model sequence``), its token table filled from ``task.embeddings`` if given."""
+        from rnnkit.models import SequenceModel
+        from rnnkit.models.build import initialize_runners, load_embeddings, runner_options
+        from rnnkit.tree.model import LeafSequenceModel, TreeClassifier
+
+        m, t = config.model, config.task
+        embed = t.embed or m.hidden
+        if m.name == "tree-lstm":
+            # Binary parses have two ordered children; ListOps operators take up to 5 arguments.
+            arity = 2 if t.tree_form == "binary" else 5
+            model = TreeClassifier(len(self.vocab), self.output_size, embed_size=embed,
+                                   hidden_size=m.hidden, cell=t.tree_cell, arity=arity,
+                                   dropout=m.dropout)  # fmt: skip
+            table = model.encoder.embed
+        else:
+            inner = SequenceModel(embed, self.output_size, vocab_size=len(self.vocab),
+                                  pooling=m.pooling, **runner_options(m))  # fmt: skip
+            if initialize:
+                initialize_runners(m, [inner.encoder], span=self.span())
+            model, table = LeafSequenceModel(inner), inner.embed
+        if initialize:
+            load_embeddings(t.embeddings, self.vocab, table, quiet=config.train.quiet)
+        return model
+
+    def label(self, config: RunConfig) -> str:
+        """The cell, or the Tree-LSTM and its cell."""
+        if config.model.name == "tree-lstm":
+            return f"tree-lstm ({config.task.tree_cell})"
+        return config.model.cell
+
+    def steps_of(self, x: TreeBatch) -> Tensor:
+        """The leaves of a batch, left to right (B, T): what a sequence model reads."""
+        return x.flat
+
+    def predict_input(self, path: str) -> list:
+        raise UsageError(f"a {self.name} model reads trees, not JSON sequences; score files of "
+                         "trees with rnnkit evaluate")  # fmt: skip
+
+    def export_example(self) -> Tensor:
+        raise ExportError(f"export covers sequence models, not {self.name} models")
 
     # -- data -------------------------------------------------------------------------------
     def trees(self, split: str) -> list[Tree]:
@@ -162,11 +347,9 @@ class TreeTask(Task):
         return f"{self.name} ({len(self.vocab)} tokens, {self.output_size} classes)"
 
 
-def build_tree_task(config: TaskConfig, state: dict[str, Any] | None = None) -> TreeTask:
-    """The ``trees`` or ``listops`` task ``config`` describes; with ``state`` (a checkpoint's),
-    the vocabulary is loaded instead of built."""
-    if config.name == "listops":
-        return _listops(config)
+def _treebank(config: TreeConfig, state: dict[str, Any] | None) -> TreeTask:
+    """Task ``trees``: the treebank files of ``config``, the vocabulary from ``state`` or
+    built from the training file."""
     from rnnkit.tree.readers import build_vocabulary, read_bracketed, sentiment_labels
 
     def load(path: str) -> Callable[[], list[Tree]]:
@@ -199,7 +382,9 @@ def build_tree_task(config: TaskConfig, state: dict[str, Any] | None = None) -> 
     )
 
 
-def _listops(config: TaskConfig) -> TreeTask:
+def _listops(config: TreeConfig) -> TreeTask:
+    """Task ``listops``: expressions generated from ``config.data_seed``, a fixed
+    vocabulary."""
     from functools import cache
 
     from rnnkit.text.vocab import SPECIALS

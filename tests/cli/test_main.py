@@ -191,7 +191,7 @@ def test_info_of_a_run(run_dir, capsys):
     assert main(["info", str(run_dir)]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"run {run_dir}")
-    assert "model: name=sequence, tree_cell=childsum, cell=gru, hidden=4" in out
+    assert "model: name=sequence, cell=gru, hidden=4" in out
     assert "last checkpoint: step 4 (" in out
     assert "best checkpoint: step " in out
     assert "adding gru: 4 steps" in out

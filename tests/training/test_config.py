@@ -5,18 +5,21 @@ from pathlib import Path
 
 import pytest
 
+from rnnkit.tasks.adding import AddingConfig
+from rnnkit.tasks.copy import CopyConfig
 from rnnkit.training.config import (
     FLAT,
     ConfigError,
     ModelConfig,
     OptimConfig,
     RunConfig,
-    TaskConfig,
     TrainConfig,
     load_file,
     parse_value,
     resolve,
     save,
+    task_config,
+    task_fields,
 )
 
 YAML_TEXT = """\
@@ -96,23 +99,31 @@ def write(tmp_path, name, text):
 
 def test_defaults_are_valid_and_frozen():
     config = RunConfig()
-    assert config.task == TaskConfig()
+    assert config.task == AddingConfig() and config.task.name == "adding"
     assert config.model.cell == "lstm" and config.optim.optimizer == "adam"
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.model.hidden = 3  # type: ignore[misc]
-    # Every field has exactly one flat name and it leads back to that field.
-    for section in ("task", "model", "optim", "train"):
+    # Every field of every run has exactly one flat name and it leads back to that field; a
+    # task's own fields are flat names of that task, none shadowing a field of every run.
+    for section in ("model", "optim", "train"):
         for f in dataclasses.fields(getattr(config, section)):
-            flat = section if f.name == "name" else f.name  # --task, --model
+            flat = section if f.name == "name" else f.name  # --model
             assert FLAT[flat] == (section, f.name)
+    assert FLAT["task"] == ("task", "name")
+    assert not set(task_fields(AddingConfig)) & set(FLAT)
 
 
 @pytest.mark.parametrize(
     ("cls", "kwargs", "message"),
     [
-        (TaskConfig, {"name": "addition"}, "task.name: expected one of 'adding', 'copy'"),
-        (TaskConfig, {"seq_len": 0}, "task.seq_len: expected a number > 0, got 0"),
-        (TaskConfig, {"valid_size": 2.5}, "task.valid_size: expected an integer, got 2.5"),
+        (
+            task_config,
+            {"name": "addition"},
+            "task.name: unknown task 'addition' (did you mean "
+            "'adding'?); allowed: adding, classify, copy",
+        ),
+        (AddingConfig, {"seq_len": 0}, "task.seq_len: expected a number > 0, got 0"),
+        (AddingConfig, {"valid_size": 2.5}, "task.valid_size: expected an integer, got 2.5"),
         (ModelConfig, {"hidden": -4}, "model.hidden: expected a number > 0, got -4"),
         (ModelConfig, {"hidden": True}, "model.hidden: expected an integer, got True"),
         (ModelConfig, {"bidirectional": 1}, "model.bidirectional: expected true or false, got 1"),
@@ -164,7 +175,7 @@ def test_yaml_toml_and_flat_overrides_agree(tmp_path):
     )
     # Keys the file leaves out keep their defaults.
     assert from_yaml.train.batch_size == TrainConfig().batch_size
-    assert from_yaml.task.valid_size == TaskConfig().valid_size
+    assert from_yaml.task.valid_size == CopyConfig().valid_size
 
 
 def test_flags_override_the_file(tmp_path):
@@ -267,7 +278,7 @@ def test_save_then_load_round_trips(tmp_path):
     ],
 )
 def test_parse_value(key, text, value):
-    parsed = parse_value(key, text)
+    parsed = parse_value(key, text, AddingConfig)
     assert parsed == value and type(parsed) is type(value)
 
 
@@ -288,7 +299,7 @@ def test_parse_value(key, text, value):
 )
 def test_parse_value_errors_name_the_flag(key, text, message):
     with pytest.raises(ConfigError) as info:
-        parse_value(key, text)
+        parse_value(key, text, AddingConfig)
     assert str(info.value) == message
 
 

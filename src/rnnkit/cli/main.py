@@ -23,7 +23,7 @@ import rnnkit
 from rnnkit.cli import ablate as ablate_command
 from rnnkit.cli import diagnose as diagnose_command
 from rnnkit.cli.flags import add_config_flags, config_overrides, foreign_flag, task_named
-from rnnkit.errors import CheckpointError, ConfigError, RnnkitError, UsageError
+from rnnkit.errors import CheckpointError, ConfigError, ExportError, RnnkitError, UsageError
 from rnnkit.tasks import registry
 from rnnkit.training.threads import threads_setting
 
@@ -269,7 +269,10 @@ def export(args: argparse.Namespace) -> int:
     from rnnkit.training.trainer import load_run
 
     _, task, model = load_run(args.run_dir, which=args.checkpoint)
-    example = task.export_example()  # (2, T, D), or why this model cannot be exported
+    try:
+        example = task.export_example()  # (2, T, D), or why this model cannot be exported
+    except ExportError as e:
+        raise ExportError(f"{args.run_dir}: {e}") from None
     suffix = {"onnx": ".onnx", "torchscript": ".pt"}[args.format]
     path = Path(args.output) if args.output else Path(args.run_dir) / f"model{suffix}"
     written = export_model(model, path, format=args.format, example=example)

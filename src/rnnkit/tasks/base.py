@@ -198,6 +198,23 @@ class TokenModel(TaskConfig):
         self._positive("embed")
 
 
+def check_files(config: TaskConfig, reader: str, form: str) -> None:
+    """The files of a config that serves several task names of which only ``reader`` reads
+    files (``data`` and ``valid`` needed, ``test`` optional; ``form`` says what they hold) and
+    the others generate their data: ConfigError for a file missing, or given to a name that
+    generates its own."""
+    files = {"data": config.data, "valid": config.valid, "test": config.test}
+    if config.name == reader:
+        for key in ("data", "valid"):
+            if files[key] is None:
+                raise ConfigError(f"task.{key}: task {reader!r} needs --{key} FILE ({form})")
+        return
+    for key, value in files.items():
+        if value is not None:
+            raise ConfigError(f"task.{key}: only for task {reader!r} (task {config.name!r} "
+                              f"makes its own data), got {value!r}")  # fmt: skip
+
+
 def refuse(fields: dict[str, bool], why: str) -> None:
     """ConfigError for the first field set (True) in ``fields``: ``"<field>: <why>"``."""
     for name, used in fields.items():

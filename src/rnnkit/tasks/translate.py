@@ -29,7 +29,16 @@ from torch import Tensor, nn
 from rnnkit.decoding import Hypothesis, beam_search, greedy
 from rnnkit.errors import ConfigError, ExportError, UsageError
 from rnnkit.seq2seq.schedule import SamplingSchedule, teacher_forcing_ratio
-from rnnkit.tasks.base import GeneratedSets, Split, Splits, StepContext, Task, refuse, stream_seed
+from rnnkit.tasks.base import (
+    GeneratedSets,
+    Split,
+    Splits,
+    StepContext,
+    Task,
+    check_files,
+    refuse,
+    stream_seed,
+)
 from rnnkit.text.batching import EpochBatches
 from rnnkit.text.codec import Codec
 from rnnkit.text.vocab import BOS, EOS, PAD, SPECIALS, Vocabulary
@@ -147,18 +156,9 @@ class Seq2SeqConfig(GeneratedSets):
             raise ConfigError(
                 f"task.teacher_forcing: expected a number in [0, 1], got {self.teacher_forcing!r}"
             )
-        files = {"data": self.data, "valid": self.valid, "test": self.test}
-        if self.name == "translate":
-            for key in ("data", "valid"):
-                if files[key] is None:
-                    raise ConfigError(f"task.{key}: task 'translate' needs --{key} FILE (a TSV "
-                                      "file of source<TAB>target lines, or "
-                                      "SOURCE_FILE,TARGET_FILE)")  # fmt: skip
-            return
-        for key, value in files.items():
-            if value is not None:
-                raise ConfigError(f"task.{key}: only for task 'translate' (task {self.name!r} "
-                                  f"makes its own data), got {value!r}")  # fmt: skip
+        check_files(
+            self, "translate", "a TSV file of source<TAB>target lines, or SOURCE_FILE,TARGET_FILE"
+        )
 
 
 class Translation(NamedTuple):

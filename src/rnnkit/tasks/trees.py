@@ -31,6 +31,7 @@ from rnnkit.tasks.base import (
     Splits,
     Task,
     TokenModel,
+    check_files,
     refuse,
     rows,
     stream_seed,
@@ -97,17 +98,7 @@ class TreeConfig(TokenModel, GeneratedSets):
         GeneratedSets._check(self)
         TokenModel._check(self)
         self._positive("seq_len", "train_size", "min_freq", "max_vocab")
-        files = {"data": self.data, "valid": self.valid, "test": self.test}
-        if self.name == "trees":
-            for key in ("data", "valid"):
-                if files[key] is None:
-                    raise ConfigError(f"task.{key}: task 'trees' needs --{key} FILE (a file of "
-                                      "bracketed trees, one per line)")  # fmt: skip
-            return
-        for key, value in files.items():
-            if value is not None:
-                raise ConfigError(f"task.{key}: only for task 'trees' (task {self.name!r} makes "
-                                  f"its own data), got {value!r}")  # fmt: skip
+        check_files(self, "trees", "a file of bracketed trees, one per line")
 
 
 class TreeTask(Task):

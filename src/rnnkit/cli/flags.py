@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import textwrap
 import typing
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -79,7 +80,9 @@ def add_config_flags(parser: argparse.ArgumentParser, task: str | None) -> None:
     if task is None:
         width = max(map(len, registry.TASKS))
         lines = [f"  {name:<{width}}  {entry.summary}" for name, entry in registry.TASKS.items()]
-        parser.epilog = ((parser.epilog + "\n\n") if parser.epilog else "") + (
+        # Kept as written (the table below), so the command's own epilog is wrapped here.
+        first = textwrap.fill(parser.epilog, 78) + "\n\n" if parser.epilog else ""
+        parser.epilog = first + (
             "tasks (--task NAME; 'rnnkit COMMAND --task NAME --help' shows its own flags):\n"
             + "\n".join(lines)
         )

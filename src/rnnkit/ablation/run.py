@@ -73,7 +73,8 @@ class Budget:
                     f"steps ({name}); give the budget in steps"
                 )
         # A time budget: stop at the time; the step count is only a ceiling.
-        return config.replace(max_time=self.seconds, steps=max(config.train.steps, 10**7))
+        steps = config.train.steps if isinstance(config.train.steps, int) else 0
+        return config.replace(max_time=self.seconds, steps=max(steps, 10**7))
 
     def __str__(self) -> str:
         return f"{self.steps} steps" if self.steps is not None else f"{self.seconds:g} s"

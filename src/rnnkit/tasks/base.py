@@ -302,7 +302,7 @@ class Task(ABC):
         """Refuse, before any data is read, model and train fields this task cannot use.
         Tasks extend it (``super().check(config)`` first)."""
         m, t, name = config.model, config.train, config.task.name
-        if m.name not in cls.models:
+        if cls.model_name(config) not in cls.models:
             built = " or ".join(map(repr, cls.models))
             raise ConfigError(f"model.name: task {name!r} builds {built}, got {m.name!r}")
         if t.tbptt and cls.no_tbptt:
@@ -335,6 +335,11 @@ class Task(ABC):
         return model
 
     @classmethod
+    def model_name(cls, config: RunConfig) -> str:
+        """The model ``config`` asks for, ``auto`` being the task's default (its first)."""
+        return cls.models[0] if config.model.name == "auto" else config.model.name
+
+    @classmethod
     def example(cls, name: str, directory: Path) -> dict[str, Any]:
         """Flat config overrides (task fields) for a tiny run of task ``name``, seconds on a
         CPU, writing any data file it needs into ``directory``: what the contract test trains
@@ -346,6 +351,10 @@ class Task(ABC):
         """``config`` with the fields a new run's files fix filled in (an embeddings file's
         dimension); as it is by default."""
         return config
+
+    def default_steps(self, batch_size: int) -> int:
+        """The training length of ``--steps auto`` (here 3000 steps), with the data loaded."""
+        return 3000
 
     def label(self, config: RunConfig) -> str:
         """A short name of the model for people (the cell, here)."""

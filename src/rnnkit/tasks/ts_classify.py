@@ -27,10 +27,11 @@ reference, under the same normalization, scored on the test set in the same run.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -57,6 +58,9 @@ from rnnkit.timeseries.classify import (
 from rnnkit.timeseries.data import SeriesError
 from rnnkit.training.config import TaskConfig
 
+if TYPE_CHECKING:
+    from rnnkit.training.config import RunConfig
+
 VALID_FRACTION = 0.1  # of the training series, held out for validation without --valid
 
 
@@ -78,6 +82,9 @@ def collate(series: Sequence[np.ndarray]) -> SeriesInputs:
         x[b, : len(s)] = torch.from_numpy(np.asarray(s, dtype=np.float32))
     return SeriesInputs(x, lengths)
 
+
+# --steps auto: passes over the training series, and the bounds on the steps they make.
+EPOCHS, MIN_STEPS, MAX_STEPS = 100, 200, 2000
 
 _FORM = "labelled series: UCR wide form (label,x0,x1,...) or long form (a header)"
 
@@ -131,7 +138,43 @@ class TSClassifyTask(Task):
     metrics = {"accuracy": "max", "macro_f1": "max"}
     baseline_label = "1-NN Euclidean, on the test set"
     Config = TSClassifyConfig
+    models = ("rnn-fcn", "sequence")
     no_tbptt = "its series have their own lengths, which truncated chunks would ignore"
+
+    @classmethod
+    def check(cls, config: RunConfig) -> None:
+        super().check(config)
+        if cls.model_name(config) == "rnn-fcn" and config.model.pooling != "last":
+            raise ConfigError("model.pooling: not for --model rnn-fcn (its recurrent branch "
+                              "gives its last state, its convolutions their mean over time); "
+                              "leave it at its default")  # fmt: skip
+
+    def build_model(self, config: RunConfig, *, initialize: bool = True) -> nn.Module:
+        """LSTM-FCN / GRU-FCN (``--model rnn-fcn``, the default;
+        :class:`~rnnkit.models.fcn.RecurrentFCN`) or the plain sequence model."""
+        if self.model_name(config) != "rnn-fcn":
+            return super().build_model(config, initialize=initialize)
+        from rnnkit.models.build import initialize_runners, runner_options
+        from rnnkit.models.fcn import RecurrentFCN
+
+        options = runner_options(config.model)
+        options.pop("residual")  # one recurrent layer stack; no residual between branches
+        model = RecurrentFCN(self.input_size, self.output_size, max_len=self.max_len, **options)
+        if initialize:
+            initialize_runners(config.model, [model.encoder], span=self.span())
+        return model
+
+    def default_steps(self, batch_size: int) -> int:
+        """``--steps auto``: 100 passes over the training series (at least 200 steps, at most
+        2000), so a small file is not run for a fixed 3000 steps and a large one gets
+        enough."""
+        self.load()
+        per_epoch = math.ceil(len(self.data["train"][1]) / batch_size)
+        return max(MIN_STEPS, min(MAX_STEPS, EPOCHS * per_epoch))
+
+    def label(self, config: RunConfig) -> str:
+        fcn = self.model_name(config) == "rnn-fcn"
+        return f"{config.model.cell}-fcn" if fcn else config.model.cell
 
     @classmethod
     def example(cls, name: str, directory: Path) -> dict[str, Any]:
@@ -157,7 +200,9 @@ class TSClassifyTask(Task):
         self.names: list[str] | None = None  # channel names (long form)
         self.channels: int | None = None
         self.stats: tuple[np.ndarray, np.ndarray] | None = None
+        self._max_len: int | None = None  # the longest training series (RecurrentFCN reads it)
         if state:
+            self._max_len = state.get("max_len")
             self.classes = list(state["classes"])
             self.names = state.get("channel_names")
             self.channels = int(state["channels"])
@@ -166,6 +211,14 @@ class TSClassifyTask(Task):
                 self.stats = (np.asarray(state["mean"]), np.asarray(state["std"]))
 
     # -- sizes (known from the saved state, else from the training file) ------------------------
+    @property
+    def max_len(self) -> int:
+        """T_max, the longest training series."""
+        if self._max_len is None:
+            self.load()
+            self._max_len = max(len(s) for s in self.data["train"][0])
+        return self._max_len
+
     @property
     def input_size(self) -> int:
         if self.channels is None:
@@ -329,6 +382,7 @@ class TSClassifyTask(Task):
         return {
             "classes": list(self.classes),
             "channels": self.channels,
+            "max_len": self.max_len,
             "channel_names": self.names,
             "normalize": self.how,
             "mean": None if mean is None else [float(v) for v in mean],

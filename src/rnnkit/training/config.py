@@ -74,10 +74,12 @@ class ModelConfig(_Section):
 
     section: typing.ClassVar[str] = "model"
 
-    name: Literal["sequence", "tree-lstm", "seq2seq"] = "sequence"
+    name: Literal["auto", "sequence", "tree-lstm", "seq2seq", "rnn-fcn"] = "auto"
     """The model (--model): a recurrent sequence model, which every task builds (with the
     task's head), or a model of the task's own where it has one (a Tree-LSTM over trees, an
-    encoder-decoder forecaster); a task refuses a model it does not build."""
+    encoder-decoder forecaster, a recurrent branch beside a fully convolutional one: LSTM-FCN
+    or GRU-FCN by --cell); auto: the task's default, the first its help lists. A task refuses
+    a model it does not build."""
     cell: Literal["rnn", "lstm", "gru", "mingru", "minlstm"] = "lstm"
     """Recurrent cell type (minGRU and minLSTM: gates from the input alone, so a whole
     sequence is one linear recurrence, solved by a loop or a parallel scan; Feng et al. 2024)."""
@@ -247,8 +249,9 @@ class TrainConfig(_Section):
 
     section: typing.ClassVar[str] = "train"
 
-    steps: int = 3000
-    """Optimizer steps (one batch each)."""
+    steps: int | Literal["auto"] = "auto"
+    """Optimizer steps (one batch each); auto: the task's default length (3000 steps, or
+    epochs sized to a small training file; the run records the number)."""
     batch_size: int = 64
     """Sequences per training batch."""
     eval_every: int = 100

@@ -144,6 +144,9 @@ class Trainer:
     """
 
     def __init__(self, config: RunConfig, *, resume: bool = False) -> None:
+        task_cls = registry.task_class(config.task.name)
+        # The run records the model it trains, not 'auto'.
+        config = config.replace(model=task_cls.model_name(config))
         t = config.train
         out = t.out or default_run_dir(config)
         config = config.replace(out=str(out))
@@ -184,7 +187,6 @@ class Trainer:
             self._resume_state = ckpt.read_state(self._resume_from)
             same_model(config, self._resume_state, self._resume_from)
             saved = self._resume_state.get("task")
-        task_cls = registry.task_class(config.task.name)
         task_cls.check(config)
         # A task may fill in fields its files fix (an embeddings file's dimension); the saved
         # config records them, so a loaded run needs the files no more.
@@ -193,6 +195,9 @@ class Trainer:
             self.config = config
         self.task = build_task(config.task, saved)
         self.task.load()
+        if t.steps == "auto":  # the task's length for its data; the run records the number
+            config = config.replace(steps=self.task.default_steps(t.batch_size))
+            self.config, t = config, config.train
         self._check_metric(config, self.task)
         seed_everything(t.seed)
         if t.memory_check:

@@ -1,20 +1,26 @@
 """Labelled time series for classification: reading the UCR/UEA layouts, normalizing, and the
 1-nearest-neighbour Euclidean baseline every result is compared with.
 
-Two layouts:
+Three layouts:
 
 - **wide** (the UCR archive's): one series per row, ``label,x0,x1,...`` (comma- or
-  tab-separated, no header); a shorter series leaves its last cells empty or ``NaN``;
+  tab-separated); a shorter series leaves its last cells empty or ``NaN``. A first line of
+  column names (``label,0,1,2,...``, ``target,att1,att2,...``) is a header: skipped, with a
+  notice on stderr;
 - **long**: a header with ``id``, ``time``, one column per channel and ``label``; one row per
-  (series, time), so series may be multivariate and of any length.
+  (series, time), so series may be multivariate and of any length;
+- **.ts** (the UEA archive's, sktime's and aeon's): ``@tags``, ``@data``, then one series per
+  line, ``dim1:dim2:...:label``, values separated by commas (see :func:`read_ts`).
 
 A dataset is a list of (T_i, C) float arrays, one per series, and their labels.
-:func:`read_labelled` tells the layouts apart by the first line: a header (a cell after the
-first that is not a number) means long form, numbers after the first cell mean wide form.
+:func:`read_labelled` reads a ``.ts`` file by its extension and tells the other layouts apart
+by the first line (see :func:`detect_layout`).
 """
 
 from __future__ import annotations
 
+import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -28,7 +34,7 @@ from rnnkit.timeseries.data import SeriesError, read_csv, shown
 @dataclass
 class Labelled:
     """Series ``x`` (each (T_i, C)) and their ``labels`` (strings as read); ``names``: the
-    channels' column names (long form), or None (wide form: one unnamed channel)."""
+    channels' column names (long form), or None (wide form: one unnamed channel; .ts files)."""
 
     x: list[np.ndarray]
     labels: list[str]
@@ -39,17 +45,72 @@ class Labelled:
         return self.x[0].shape[1]
 
 
+def _cells(line: str) -> list[str]:
+    """A wide-form line's cells (commas or tabs), stripped."""
+    return [c.strip() for c in line.replace("\t", ",").split(",")]
+
+
+def _first_cell(line: str) -> str:
+    return re.split("[,\t]", line, maxsplit=1)[0].strip()
+
+
+def _names_columns(cells: list[str]) -> bool:
+    """Whether the cells after the first name columns: none is a number (``att1``, ``t0``),
+    or they count up from 0 or 1 (``0,1,2,...``). Trailing empty cells are ignored."""
+    rest = cells[1:]
+    while rest and rest[-1] == "":
+        rest.pop()
+    if not rest:
+        return False
+    if not any(c == "" or _is_number(c) for c in rest):
+        return True
+    # Digits only: a series of values written as floats ("0.0,1.0") is never a header.
+    return any(rest == [str(k) for k in range(start, start + len(rest))] for start in (0, 1))
+
+
+def _wide_header(lines: list[str]) -> int | None:
+    """The (0-based) index of the first non-blank line if it is a wide-form header: it names
+    columns (:func:`_names_columns`) and its first cell is no other line's label."""
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None or not _names_columns(_cells(lines[first])):
+        return None
+    name = _first_cell(lines[first])
+    labels = {_first_cell(line) for line in lines[first + 1 :] if line.strip()}
+    return None if name in labels else first
+
+
+def _header_notice(path: Path, number: int, cells: list[str]) -> None:
+    preview = ",".join(cells[:3]) + (",..." if len(cells) > 3 else "")
+    if len(preview) > 60:
+        preview = preview[:56] + "..."
+    print(f"{path}: line {number} is a header ({preview}), skipped", file=sys.stderr)
+
+
 def read_wide(path: str | Path) -> Labelled:
-    """A UCR file: ``label,x0,x1,...`` per line (commas or tabs), trailing gaps allowed."""
+    """A UCR file: ``label,x0,x1,...`` per line (commas or tabs).
+
+    A shorter series leaves its last cells empty or ``NaN``; a gap inside a series, a cell that
+    is not a number and a label without values are errors naming the line (and column). A first
+    line that names columns (``label,0,1,...``, ``target,att1,...``) and whose first cell is no
+    other line's label is a header: skipped, with a notice on stderr.
+
+    Returns:
+        :class:`Labelled`: ``x`` a list of (T_i, 1) float64 arrays, ``labels`` each line's
+        first cell, ``names`` None.
+    """
     path = Path(path)
     x, labels = [], []
     # Lines end at "\n" only: str.splitlines() also splits at \f, \v, \x1c-\x1e, \x85 and
     # U+2028, which shifted the line numbers of every message after such a character.
     lines = decode_lines(read_bytes(path, SeriesError), str(path), error=SeriesError)
+    header = _wide_header(lines)
+    if header is not None:
+        _header_notice(path, header + 1, _cells(lines[header]))
+    skip = -1 if header is None else header + 1  # the header's line number
     for number, line in enumerate(lines, 1):
-        if not line.strip():
+        if not line.strip() or number == skip:
             continue
-        cells = [c.strip() for c in line.replace("\t", ",").split(",")]
+        cells = _cells(line)
         values = []
         for k, cell in enumerate(cells[1:], 1):
             if cell == "" or cell.lower() == "nan":
@@ -73,7 +134,8 @@ def read_wide(path: str | Path) -> Labelled:
         x.append(series[: len(present), None])
         labels.append(cells[0])
     if not x:
-        raise SeriesError(f"{path}: no series")
+        after = "" if header is None else f" after the header (line {skip})"
+        raise SeriesError(f"{path}: no series{after}")
     return Labelled(x, labels)
 
 
@@ -142,19 +204,45 @@ def _refuse_short_row(path: Path, number: int, columns: int) -> None:
                           "columns (a ragged row)")  # fmt: skip
 
 
-def detect_layout(path: str | Path) -> Literal["wide", "long"]:
-    """``"long"`` when the first non-blank line is a header (a cell after the first is not a
-    number, an empty cell or NaN), else ``"wide"``."""
+def detect_layout(path: str | Path, *, id_col: str = "id", time_col: str = "time",
+                  label_col: str = "label") -> Literal["wide", "long", "ts"]:  # fmt: skip
+    """How :func:`read_labelled` reads ``path``.
+
+    - ``"ts"``: a ``.ts`` file, by its extension;
+    - ``"wide"``: the first non-blank line holds a label, then only numbers (an empty cell or
+      NaN counts as one); or it names columns (``target,att1,att2,...``), its first cell is no
+      other line's label, and the next lines hold a label and numbers (a UCR file with a
+      header, see :func:`read_wide`);
+    - ``"long"``: any other first line, a long-form header. One naming the ``id_col`` or the
+      ``time_col``, or the ``label_col`` after its first cell, always is.
+    """
     path = Path(path)
     if not path.is_file():
         raise SeriesError(f"{path}: no such file")
+    if path.suffix.lower() == ".ts":
+        return "ts"
     # Bytes that are not UTF-8 are replaced here; the reader then names their line.
-    with path.open(encoding="utf-8", errors="replace") as f:
+    with path.open(encoding="utf-8-sig", errors="replace") as f:
         first = next((line for line in f if line.strip()), None)
     if first is None:
         raise SeriesError(f"{path}: no series (empty file)")
-    cells = [c.strip() for c in first.replace("\t", ",").split(",")][1:]
-    return "wide" if all(_is_number(c) for c in cells) else "long"
+    cells = _cells(first)
+    if all(_is_number(c) for c in cells[1:]):
+        return "wide"
+    named = [c.strip('"') for c in cells]
+    if id_col in named or time_col in named or label_col in named[1:]:
+        return "long"
+    # Only a first line that names columns reads the whole file: to see whether its first
+    # cell is a label of the series below (then it is no header).
+    text = path.read_bytes().decode("utf-8", errors="replace").removeprefix("\ufeff")
+    lines = [line.rstrip("\r") for line in text.split("\n")]
+    header = _wide_header(lines)
+    if header is None:
+        return "long"
+    # A few lines tell a UCR file with a header from a long-form file with other column
+    # names (its rows end with a label); a bad cell further down is read_wide's to name.
+    rows = [line for line in lines[header + 1 :] if line.strip()][:5]
+    return "wide" if all(all(map(_is_number, _cells(r)[1:])) for r in rows) else "long"
 
 
 def _is_number(cell: str) -> bool:
@@ -167,10 +255,132 @@ def _is_number(cell: str) -> bool:
     return True
 
 
+def read_ts(path: str | Path) -> Labelled:
+    """A ``.ts`` file (the UEA archive's format, as sktime and aeon write it).
+
+    Layout: ``#`` (or ``%``) comments; ``@tags`` (``@problemName``, ``@timeStamps false``,
+    ``@univariate``, ``@dimensions``, ``@classLabel true <label> ...``, ...); ``@data``; then
+    one series per line, ``dim1:dim2:...:label``, each dimension's values separated by commas,
+    ``?`` or ``NaN`` for a missing value. As in wide form, missing values at the end of a
+    dimension are padding (a shorter series) and are dropped; one inside a dimension is an
+    error, and so are dimensions of different lengths on one line.
+
+    Returns:
+        :class:`Labelled`: ``x`` a list of (T_i, C) float64 arrays, C the number of
+        dimensions (every line has the first line's); ``labels`` each line's class label,
+        one of ``@classLabel``'s; ``names`` None.
+    """
+    path = Path(path)
+    lines = decode_lines(read_bytes(path, SeriesError), str(path), error=SeriesError)
+    classes: list[str] | None = None
+    declared: tuple[int, int] | None = None  # (dimensions, line) from @dimensions/@univariate
+    data_line = width = first = None
+    x, labels = [], []
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith(("#", "%")):  # "%": sktime's bundled files have both
+            continue
+        where = f"{path}:{number}"
+        if data_line is None:
+            tag, *words = text.split()
+            tag = tag.lower()
+            if not tag.startswith("@"):
+                raise SeriesError(f"{where}: {shown(text)} before @data (the header holds only "
+                                  "@tags and # comments)")  # fmt: skip
+            value = words[0].lower() if words else ""
+            if tag == "@data":
+                if classes is None:
+                    raise SeriesError(f"{where}: @data before any '@classLabel true <labels>' "
+                                      "(a classification file declares its labels)")  # fmt: skip
+                data_line = number
+            elif tag == "@classlabel":
+                if value != "true" or len(words) < 2:
+                    raise SeriesError(f"{where}: expected '@classLabel true <label> ...' (the "
+                                      f"labels of the series), got {shown(text)}")  # fmt: skip
+                classes = words[1:]
+            elif tag == "@timestamps" and value != "false":
+                raise SeriesError(f"{where}: {shown(text)}: only '@timeStamps false' is read "
+                                  "(series of values, not of (time, value) pairs)")  # fmt: skip
+            elif tag == "@targetlabel" and value == "true":
+                raise SeriesError(f"{where}: @targetLabel true is a regression file; "
+                                  "classification reads '@classLabel true <labels>'")  # fmt: skip
+            elif tag == "@dimensions" or (tag == "@univariate" and value == "true"):
+                if tag == "@univariate":
+                    words = ["1"]
+                if len(words) != 1 or not words[0].isdigit() or int(words[0]) < 1:
+                    raise SeriesError(f"{where}: expected '@dimensions <count>', got "
+                                      f"{shown(text)}")  # fmt: skip
+                declared = (int(words[0]), number)
+            continue
+        head, colon, label = text.rpartition(":")
+        label = label.strip()
+        if not colon:
+            raise SeriesError(f"{where}: no ':' before a class label (a series is "
+                              "dim1:dim2:...:label)")  # fmt: skip
+        if label not in classes:
+            known = ", ".join(classes[:20]) + (", ..." if len(classes) > 20 else "")
+            raise SeriesError(f"{where}: label {shown(label)} is not one of @classLabel's: "
+                              f"{known}")  # fmt: skip
+        dims = head.split(":")
+        if width is None:
+            width, first = len(dims), number
+            if declared is not None and declared[0] != width:
+                raise SeriesError(f"{where}: {width} dimension(s), but line {declared[1]} "
+                                  f"declares {declared[0]}")  # fmt: skip
+        elif len(dims) != width:
+            raise SeriesError(f"{where}: {len(dims)} dimension(s), but the first series (line "
+                              f"{first}) has {width}")  # fmt: skip
+        x.append(_ts_series(dims, where))
+        labels.append(label)
+    if data_line is None:
+        raise SeriesError(f"{path}: no @data line (a .ts file holds @tags, then @data, then one "
+                          "series per line)")  # fmt: skip
+    if not x:
+        raise SeriesError(f"{path}: no series after @data (line {data_line})")
+    return Labelled(x, labels)
+
+
+def _ts_series(dims: list[str], where: str) -> np.ndarray:
+    """One .ts line's dimensions (each ``v1,v2,...``) as a (T, C) array, trailing missing
+    values dropped; ``where`` (``file:line``) starts the errors."""
+    columns = []
+    for d, dim in enumerate(dims, 1):
+        if not dim.strip():
+            raise SeriesError(f"{where}: dimension {d}: no values")
+        cells = [c.strip() for c in dim.split(",")]
+        values = np.empty(len(cells))
+        for k, cell in enumerate(cells):
+            if cell == "?" or cell.lower() == "nan":
+                values[k] = np.nan
+                continue
+            try:
+                values[k] = float(cell)
+            except ValueError:
+                what = "an empty value" if cell == "" else f"{shown(cell)} is not a number"
+                raise SeriesError(f"{where}: dimension {d}, value {k + 1}: {what}") from None
+        present = np.flatnonzero(~np.isnan(values))
+        if not len(present):
+            raise SeriesError(f"{where}: dimension {d}: no values (all missing)")
+        if present[-1] + 1 != len(present):
+            gap = int(np.flatnonzero(np.isnan(values[: present[-1]]))[0]) + 1
+            raise SeriesError(f"{where}: dimension {d}, value {gap}: missing value inside the "
+                              "series (only trailing values may be missing)")  # fmt: skip
+        columns.append(values[: len(present)])
+    lengths = [len(c) for c in columns]
+    if len(set(lengths)) > 1:
+        counts = ", ".join(map(str, lengths))
+        raise SeriesError(f"{where}: dimensions of different lengths ({counts} values); a "
+                          "series' dimensions have one length")  # fmt: skip
+    return np.stack(columns, axis=1)
+
+
 def read_labelled(path: str | Path, *, id_col: str = "id", time_col: str = "time",
                   label_col: str = "label") -> Labelled:  # fmt: skip
-    """Read a file in either layout (see :func:`detect_layout`)."""
-    if detect_layout(path) == "wide":
+    """Read a file in any layout (see :func:`detect_layout`)."""
+    layout = detect_layout(path, id_col=id_col, time_col=time_col, label_col=label_col)
+    if layout == "ts":
+        return read_ts(path)
+    if layout == "wide":
         return read_wide(path)
     try:
         return read_long(path, id_col=id_col, time_col=time_col, label_col=label_col)
@@ -179,7 +389,7 @@ def read_labelled(path: str | Path, *, id_col: str = "id", time_col: str = "time
             raise
         raise SeriesError(f"{e}; its first line has a cell that is not a number, so it was read "
                           "as a long-form header (a wide UCR file has a label, then only numbers, "
-                          "on every line)") from None  # fmt: skip
+                          "on every line but a header of column names)") from None  # fmt: skip
 
 
 def channel_stats(data: Labelled) -> tuple[np.ndarray, np.ndarray]:

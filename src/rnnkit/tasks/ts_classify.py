@@ -5,24 +5,27 @@ Files: ``--data`` (training) and ``--test``, optionally ``--valid``; without it 
 10% of the training series (drawn with ``--data-seed``) is held out for validation. Each file
 is read in the layout its first line shows (:func:`~rnnkit.timeseries.classify.read_labelled`):
 
-- a header (some cell after the first is not a number): **long form**, one row per step,
+- a header naming the id, time or label column: **long form**, one row per step,
   ``id,time,<channel>...,label`` (names set by ``--id-col``, default ``id``; ``--time-col``,
   ``time``, or ``date`` when only that column is there; ``--label-col``, ``label``); every
   other column is a channel;
 - else **wide form** (the UCR archive's): one series per line, ``label,x0,x1,...``, commas or
-  tabs, no header; a shorter series leaves its last cells empty or ``NaN``.
-
+  tabs; a shorter series leaves its last cells empty or ``NaN``; a first line of column names
+  (``label,0,1,...``, ``class,t0,t1,...``) is a header, skipped with a notice;
+- a ``.ts`` file (sktime/aeon): its ``@classLabel`` labels, ``:``-separated dimensions.
 Labels become class indices in sorted order (numerically when every label is a number); a
 validation or test label the training file lacks is an error. ``--normalize``: every series
 with the training series' per-channel mean and standard deviation (``global``, the default),
 each series z-normalized per channel on its own (``series``, the UCR convention), or ``none``.
 
+The default model (``--model auto``) is LSTM-FCN (:class:`~rnnkit.models.fcn.RecurrentFCN`,
+Karim et al. 2017; GRU-FCN with ``--cell gru``); ``--model sequence`` is the plain recurrent
+classifier. ``--steps auto`` trains 100 passes over the training series (200 to 2000 steps).
 Batches are padded with zeros to their longest series and carry each series' length
-(:class:`SeriesInputs`); the model reads only the valid steps (``--pooling last`` takes each
-series' last valid step), so padding never reaches a result. Metrics: accuracy (the main one)
-and macro-F1. The task's baseline is the 1-nearest-neighbour classifier with Euclidean distance
-(:func:`~rnnkit.timeseries.classify.nearest_neighbour`), every series of the training file as a
-reference, under the same normalization, scored on the test set in the same run.
+(:class:`SeriesInputs`); the models read only the valid steps, so padding never reaches a
+result. Metrics: accuracy (the main one) and macro-F1, against 1-nearest-neighbour baselines
+(every series of the training file as a reference, under the same normalization, scored on
+the test set in the same run).
 """
 
 from __future__ import annotations

@@ -115,7 +115,8 @@ def main() -> None:
                         seconds.append(s["wall_time_s"])
                         nn = s["baseline"]
                         print(f"{name} {how} {cell} seed {seed}: accuracy "
-                              f"{acc[-1]:.3f}, 1-NN {nn['accuracy']:.3f}, {seconds[-1]:.1f} s",
+                              f"{acc[-1]:.3f}, 1-NN ED {nn['ed_accuracy']:.3f}, "
+                              f"{seconds[-1]:.1f} s",
                               file=sys.stderr, flush=True)  # fmt: skip
                     rows.append((name, how, cell, acc, f1, nn, seconds))
     published = "archive 1-NN: ED / DTW_I / DTW_D"
@@ -129,7 +130,7 @@ def main() -> None:
     print("-" * len(header))
     for name, how, cell, acc, f1, nn, seconds in rows:
         p = PUBLISHED[name]
-        nn_text = f"{nn['accuracy']:.3f} ({nn['macro_f1']:.3f})"
+        nn_text = f"{nn['ed_accuracy']:.3f} ({nn['ed_macro_f1']:.3f})"
         pub = f"{p['ed']:.3f} / {p['dtw_i']:.3f} / {p['dtw_d']:.3f}"
         train_s = statistics.mean(seconds)
         print(f"{name:15s} {how:9s} {cell:5s} {mean_sd(acc):>15s} {mean_sd(f1):>15s} "

@@ -1,6 +1,6 @@
 """The ts-classify task: layouts read alike, padding masked out of every result, the 1-NN
-baseline against a brute-force computation, label and file errors, and a short training run
-that learns."""
+baselines (DTW and Euclidean) against brute-force computations, label and file errors, and a
+short training run that learns."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from rnnkit.tasks import build_task
 from rnnkit.tasks.base import stratified_holdout
 from rnnkit.tasks.ts_classify import TSClassifyTask, collate
 from rnnkit.timeseries import SeriesError
+from rnnkit.timeseries.dtw import dtw_distances
 from rnnkit.training.config import ConfigError, RunConfig
 
 
@@ -136,7 +137,7 @@ def brute_force_1nn(train_x, train_y, test_x):
 
 
 @pytest.mark.parametrize("how", ["series", "global", "none"])
-def test_baseline_is_a_brute_force_1nn_on_the_same_normalization(how, tmp_path):
+def test_baselines_are_brute_force_1nn_on_the_same_normalization(how, tmp_path):
     task = make_task(tmp_path, normalize=how, n_train=30, n_test=25)
     (train_x, train_labels), (test_x, test_labels) = waves(30, 0), waves(25, 1)
     # The files hold 6 decimals.
@@ -153,6 +154,13 @@ def test_baseline_is_a_brute_force_1nn_on_the_same_normalization(how, tmp_path):
         train_x = [(s - mean) / std for s in train_x]
         test_x = [(s - mean) / std for s in test_x]
     predicted = brute_force_1nn(train_x, train_labels, test_x)
+    accuracy = float(np.mean(predicted == np.array(test_labels)))
+    assert task.baseline["ed_accuracy"] == pytest.approx(accuracy)
+    assert 0 < task.baseline["ed_macro_f1"] <= 1
+    # The reported baseline: 1-NN DTW, window 10% (tests/timeseries/test_dtw.py holds
+    # dtw_distances to the textbook double loop).
+    distances = dtw_distances(test_x, train_x, window=0.1)  # (25, 30)
+    predicted = np.array(train_labels)[distances.argmin(axis=1)]
     accuracy = float(np.mean(predicted == np.array(test_labels)))
     assert task.baseline["accuracy"] == pytest.approx(accuracy)
     assert 0 < task.baseline["macro_f1"] <= 1
@@ -249,8 +257,8 @@ def test_training_from_the_command_line_beats_chance(tmp_path):
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["test"]["accuracy"] >= 0.85 and summary["test"]["macro_f1"] >= 0.85
-    assert summary["baseline_label"] == "1-NN Euclidean, on the test set"
-    assert set(summary["baseline"]) == {"accuracy", "macro_f1"}
+    assert summary["baseline_label"] == "1-NN DTW (window 10%), on the test set"
+    assert set(summary["baseline"]) == {"accuracy", "macro_f1", "ed_accuracy", "ed_macro_f1"}
     assert "12 validation held out" in summary["description"]
     # predict normalizes raw series as training did (the task's saved state, no data files).
     x, labels = waves(20, 2)

@@ -139,7 +139,7 @@ class TSClassifyTask(Task):
     name = "ts-classify"
     output = "classification"
     metrics = {"accuracy": "max", "macro_f1": "max"}
-    baseline_label = "1-NN Euclidean, on the test set"
+    baseline_label = "1-NN DTW (window 10%), on the test set"
     Config = TSClassifyConfig
     models = ("rnn-fcn", "sequence")
     no_tbptt = "its series have their own lengths, which truncated chunks would ignore"
@@ -316,10 +316,20 @@ class TSClassifyTask(Task):
         }
         self.loaded = True
         # The baseline: every training-file series as a reference, as the UCR/UEA archive does.
+        # 1-NN DTW is the reported one (accuracy, macro_f1), 1-NN Euclidean beside it (ed_*).
+        # DTW takes seconds on most UCR sets, about a minute on PLAID's 537 x 537 (2 cores).
+        from rnnkit.timeseries.dtw import nearest_neighbour_dtw
+
         reference = Labelled(self._normalize(train_all), train_all.labels)
-        predicted = nearest_neighbour(reference, Labelled(self.data["test"][0], test.labels))
-        guess = self._targets(Labelled(self.data["test"][0], predicted), c.data)
-        self.baseline = classification_scores(guess, y_test)
+        test_x = self.data["test"][0]
+        self.baseline = {}
+        for prefix, predicted in (
+            ("", nearest_neighbour_dtw(reference.x, reference.labels, test_x, window=0.1)),
+            ("ed_", nearest_neighbour(reference, Labelled(test_x, test.labels))),
+        ):
+            guess = self._targets(Labelled(test_x, predicted), c.data)
+            scores = classification_scores(guess, y_test)
+            self.baseline.update({prefix + name: value for name, value in scores.items()})
 
     def prepare(self, series: Sequence[Tensor]) -> list[Tensor]:
         """Normalize raw series (each (T_i, C)) as the training series were, for prediction."""

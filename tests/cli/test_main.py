@@ -94,9 +94,11 @@ def test_demo_trains_each_cell_and_prints_the_comparison(capsys, tmp_path):
 
 def test_train_writes_a_run(run_dir):
     config = load_file(run_dir / "config.yaml")
+    # The run records the model --model auto chose (the task's first), not 'auto'.
     assert config == RunConfig().replace(
         task="adding", seq_len=5, cell="gru", hidden=4, steps=4, eval_every=2, batch_size=8,
         valid_size=32, test_size=32, quiet=True, tensorboard=False, out=str(run_dir),
+        model="sequence",
     )  # fmt: skip
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["steps"] == 4 and summary["stopped"] == "completed"

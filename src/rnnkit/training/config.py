@@ -494,19 +494,18 @@ def apply_overrides(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:
     task = config.task
     name = overrides.pop("task", None)
     task_cls = type(task)
-    carried: dict[str, Any] = {}
     if name is not None:
         from rnnkit.tasks import registry
 
         task_cls = registry.config_class(name)
         name = registry.canonical(name)
-        if name != task.name:
-            own = set(task_fields(task_cls))
-            for f in dataclasses.fields(task):
-                value = getattr(task, f.name)
-                if f.name in own and value != _field_default(f):
-                    carried[f.name] = value
     own = set(task_fields(task_cls))
+    switching = name is not None and name != task.name
+    carried = {
+        f.name: getattr(task, f.name)
+        for f in dataclasses.fields(task)
+        if switching and f.name in own and getattr(task, f.name) != _field_default(f)
+    }
     changes: dict[str, dict[str, Any]] = {}
     task_changes: dict[str, Any] = {}
     for key, value in overrides.items():
@@ -517,7 +516,7 @@ def apply_overrides(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:
             task_changes[key] = value
         else:
             raise ConfigError(_unknown(None, key, [*FLAT, *own], name or task.name))
-    if name is not None and name != task.name:
+    if switching:
         new_task = task_cls(name=name, **{**carried, **task_changes})
     elif task_changes or name is not None:
         new_task = dataclasses.replace(task, **task_changes)

@@ -22,18 +22,23 @@ def task_for(tmp_path, values, **kw) -> ForecastTask:
     return task
 
 
-def test_training_batches_never_see_validation_or_test_values(tmp_path):
-    task = task_for(tmp_path, np.arange(200.0))  # the value is the time index
+@pytest.mark.parametrize("scaling", ["auto", "series", "window", "additive", "multiplicative"])
+def test_training_batches_never_see_validation_or_test_values(tmp_path, scaling):
+    task = task_for(tmp_path, 1 + np.arange(200.0), scaling=scaling)  # value = time index + 1
     end = task.parts.train_end
     assert end == 160
+    H, L = 4, task.lookback
     for step in range(50):
         x, y = task.train_batch(step, 32, seed=0)
-        series = y[:, 4].long().numpy()
-        seen_in = task.unscale(x.past[..., 0].numpy(), series)
-        seen_out = task.unscale(y[:, :4].numpy(), series)
-        assert seen_in.max() < end - 0.5 and seen_out.max() < end - 0.5
+        series, shift, start = y[:, H].long().numpy(), y[:, H + 1].numpy(), y[:, H + 2].numpy()
+        seen_in = task.unscale(x.past[..., 0].numpy(), series, shift, start.astype(int) - L)
+        seen_out = task.unscaler(y)(y[:, :H].numpy())
+        # Back on the data's scale, every input and target is its own time index + 1.
+        np.testing.assert_allclose(seen_in, start[:, None] - L + np.arange(L) + 1, rtol=1e-5)
+        np.testing.assert_allclose(seen_out, start[:, None] + np.arange(H) + 1, rtol=1e-5)
+        assert seen_in.max() < end + 0.5 and seen_out.max() < end + 0.5
     _, y_test = task.eval_set("test")
-    assert task.unscale(y_test[:, :4].numpy(), np.zeros(len(y_test), int)).min() > 180 - 0.5
+    assert task.unscaler(y_test)(y_test[:, :H].numpy()).min() > 181 - 0.5
 
 
 @pytest.mark.parametrize("scaling", ["series", "window"])
@@ -48,7 +53,7 @@ def test_a_perfect_forecast_scores_zero_and_the_scale_is_undone(scaling, tmp_pat
     off = y[:, :4] + 1.0 / task.scaler.std[0]  # one unit too high on the data's scale
     assert task.score(off, y)["mae"] == pytest.approx(1.0, rel=1e-4)
     # The first test window's targets, back on the data's scale, are the file's values.
-    truth = task.unscale(y[:1, :4].numpy(), np.zeros(1, int), y[:1, 5].double().numpy())
+    truth = task.unscaler(y[:1])(y[:1, :4].numpy())
     np.testing.assert_allclose(truth[0], values[180:184], rtol=1e-5)
     if scaling == "window":  # inputs end at 0: the model sees changes from the present
         assert (x.past[:, -1, 0] == 0).all()
@@ -217,7 +222,7 @@ def sine_run(tmp_path_factory):
     y = np.sin(2 * np.pi * t / 20) + 0.2 * rng.normal(size=len(t))
     path = tmp / "sine.csv"
     path.write_text("t,y\n" + "".join(f"{i},{v:.6f}\n" for i, v in zip(t, y, strict=True)))
-    forecaster = Forecaster(horizon=5, lookback=30, cell="gru", hidden=24, steps=200,
+    forecaster = Forecaster(horizon=5, lookback=30, season=1, cell="gru", hidden=24, steps=200,
                             eval_every=100, lr=3e-3, device="cpu", threads=2, seed=0,
                             valid_steps=80, test_steps=80, backtest_origins=3,
                             baselines="naive,seasonal_naive", out=tmp / "run")  # fmt: skip

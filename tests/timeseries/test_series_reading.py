@@ -79,10 +79,11 @@ def test_a_missing_file_and_an_unknown_policy_are_refused(tmp_path):
 
 
 def test_interpolation_follows_time_not_rows_and_lines_count_blank_lines(tmp_path):
-    # Irregular times: the gap at t=3 lies a quarter of the way from t=2 to t=6.
-    path = write(tmp_path, "t,y\n1,0\n2,1\n3,\n6,5\n")
+    # Irregular times (3.5 is no multiple of 1): the value missing at t=3 lies 1/4.5 of the
+    # way from t=2 to t=6.5.
+    path = write(tmp_path, "t,y\n1,0\n2,1\n3,\n6.5,5\n")
     s = read_series(path, time_col="t", target="y", missing="interpolate")
-    np.testing.assert_allclose(s.target[0], [0, 1, 2, 5])
+    np.testing.assert_allclose(s.target[0], [0, 1, 1 + 4 / 4.5, 5])
     path = write(tmp_path, "t,y\n1,1\n\n2,2\n3,x\n")  # a blank line 3
     with pytest.raises(SeriesError, match=r"s.csv:5: column 'y': 'x' is not a number"):
         read_series(path, time_col="t", target="y")

@@ -37,13 +37,16 @@ from rnnkit.timeseries import backtest as bt
 from rnnkit.timeseries import metrics as M
 from rnnkit.timeseries.baselines import BASELINES
 from rnnkit.timeseries.data import Series, SeriesError, future_times, read_series
-from rnnkit.timeseries.windows import Scaler, split, window_starts
+from rnnkit.timeseries.normalize import LEVEL_MODES, Normalizer
+from rnnkit.timeseries.windows import split, window_starts
 from rnnkit.training.config import TaskConfig
 
 if TYPE_CHECKING:
     from rnnkit.training.config import RunConfig
 
 QUANTILES = (0.1, 0.5, 0.9)
+WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)  # the network's shares tried against ETS (combine auto)
+CHOICE_ORIGINS = 10  # validation origins per series that choose the combination
 Z80 = 1.2815515655446004  # the 90% point of the standard normal: an 80% central interval
 OUTPUTS = {"none": 1, "gaussian": 2, "quantile": len(QUANTILES)}
 
@@ -55,6 +58,58 @@ def _columns(text: str | None) -> list[str]:
 def _columns_of(series: Series) -> np.ndarray:
     """(S, N, D) on the data's scale: the target, the past, the known-future covariates."""
     return np.concatenate([series.target[..., None], series.past, series.future], axis=-1)
+
+
+def _clock(times: np.ndarray) -> dict[str, Any] | None:
+    """How to count steps on ``times`` (N,): the first time and the frequency (dates) or the
+    step (numbers); None for irregular times, which no phase of a season can be given to."""
+    from rnnkit.timeseries.data import infer_frequency, numeric_step
+
+    if np.issubdtype(times.dtype, np.datetime64):
+        freq = infer_frequency(times)
+        return None if freq is None else {"origin": str(times[0]), "frequency": freq}
+    step = numeric_step(times)
+    return None if step is None else {"origin": float(times[0]), "step": float(step)}
+
+
+def _auto_season(series: Series, end: int, clock: dict[str, Any] | None) -> int:
+    """``--season auto``: the usual cycle of the times' frequency, else the period the
+    autocorrelation of the training part ``[:end]`` shows (the most common one over the
+    series); 1 when the training part is not longer than it."""
+    from collections import Counter
+
+    from rnnkit.timeseries import season as seasonality
+
+    m = seasonality.season_from_frequency((clock or {}).get("frequency"))
+    if m is None:
+        found = [seasonality.season_from_values(v[:end]) for v in series.target]
+        m = Counter(found).most_common(1)[0][0]
+    return m if m < end else 1
+
+
+def holdouts(length: int, horizon: int, valid: int | None, test: int | None) -> tuple[int, int]:
+    """The validation and test lengths: as given, else 10% of the series each, at least
+    horizon + 4 (five validation origins) and horizon + 2 (three test origins); on a short
+    series those not given shrink, down to one horizon, until the training part keeps
+    2 x horizon + 10 steps (a lookback of one horizon and ten windows)."""
+    sizes = {"valid": valid or max(length // 10, horizon + 4),
+             "test": test or max(length // 10, horizon + 2)}  # fmt: skip
+    free = [k for k, given in (("valid", valid), ("test", test)) if not given]
+    while length - sum(sizes.values()) < 2 * horizon + 10:
+        shrinkable = [k for k in free if sizes[k] > horizon]
+        if not shrinkable:
+            break
+        sizes[max(shrinkable, key=sizes.get)] -= 1
+    return sizes["valid"], sizes["test"]
+
+
+def auto_lookback(horizon: int, season: int, train: int) -> int:
+    """``--lookback auto``: two horizons or one season, whichever is longer (at least 8, at
+    most 400), shortened to leave 20 training windows in ``train`` steps, but not below
+    min(that, max(horizon, 4))."""
+    wanted = min(max(2 * horizon, season, 8), 400)
+    room = train - horizon - 19
+    return max(min(wanted, room), min(wanted, max(horizon, 4)))
 
 
 @dataclass(frozen=True)
@@ -79,22 +134,36 @@ class ForecastConfig(TaskConfig):
     direct model)."""
     horizon: int = 12
     """H: steps forecast at once."""
-    lookback: int = 48
-    """L: past steps the model reads."""
-    season: int = 1
+    lookback: int | Literal["auto"] = "auto"
+    """L: past steps the model reads; auto: two horizons or one season, whichever is longer
+    (at least 8, at most 400), shortened so that a short series keeps 20 training windows."""
+    season: int | Literal["auto"] = "auto"
     """The seasonal period in steps (12 for monthly data with a yearly cycle): the seasonal
-    naive baseline and MASE's scale; 1: no seasonality."""
+    naive baseline, MASE's scale and the seasonal indices taken out; 1: none; auto: from the
+    times' frequency (monthly 12, quarterly 4, weekly 52, daily 7, hourly 24, yearly 1), else
+    from the autocorrelation of the training part."""
     missing: Literal["error", "ffill", "interpolate"] = "error"
     """What a missing value does: stop with its line, or fill it (forward, or a straight line
     in time)."""
     valid_steps: int | None = None
-    """Time steps held out for validation; None: 10% of the series, at least one horizon."""
+    """Time steps held out for validation (the checkpoint and the combination are chosen on
+    the forecasts from every origin in it); None: 10% of the series, at least horizon + 4
+    (five origins)."""
     test_steps: int | None = None
-    """The last time steps, held out for testing; None: as valid_steps."""
-    scaling: Literal["series", "window"] = "series"
-    """Inputs and targets scaled per series (training part's mean and std), or also shifted
-    per window by its last input value, so the model forecasts changes from the present (for
-    series that trend beyond their training range)."""
+    """The last time steps, held out for testing; None: 10% of the series, at least
+    horizon + 2 (three backtest origins)."""
+    scaling: Literal["auto", "additive", "multiplicative", "series", "window"] = "auto"
+    """What the network sees (``rnnkit.timeseries.normalize``): auto, additive and
+    multiplicative take out each series' seasonal indices (when it passes M4's test of
+    seasonality) and each window's level, on the log scale for multiplicative series (auto:
+    positive series spanning a factor of 1.5 or more); series: the training part's mean and
+    standard deviation only; window: that, less each window's last input."""
+    combine: Literal["auto", "none"] = "auto"
+    """auto: after training, the forecast is w x network + (1 - w) x ETS with the share w in
+    1, 0.75, 0.5, 0.25, 0 that scores the best MASE from up to 10 origins over the
+    validation period (ETS refitted at each), so a network that validates worse than ETS is
+    outweighed; the summary shows the choice and the errors per origin. none: the network
+    alone."""
     likelihood: Literal["none", "gaussian", "quantile"] = "none"
     """Point forecasts trained on squared error, or prediction intervals: a Gaussian mean and
     standard deviation per step (negative log-likelihood), or the 10%, 50% and 90% quantiles
@@ -159,7 +228,10 @@ class ForecastTask(Task):
 
     def __init__(self, config: ForecastConfig, state: dict[str, Any] | None = None) -> None:
         self.config = config
-        self.horizon, self.lookback, self.season = config.horizon, config.lookback, config.season
+        self.horizon = config.horizon
+        # "auto" is read from the data (load) or from a trained run's state.
+        self.lookback = None if config.lookback == "auto" else config.lookback
+        self.season = None if config.season == "auto" else config.season
         self.likelihood = config.likelihood
         self.past, self.future = (
             _columns(config.past_covariates),
@@ -173,12 +245,42 @@ class ForecastTask(Task):
             self.metrics["coverage"] = "max"
         self.baseline = {}
         self.loaded = False
+        self.weight = 1.0  # the network's share of the forecast: see choose() and attach()
         if state:  # a trained run's task: its series and scaling, no data read
             self.names = list(state["series"])
+            self.lookback = state.get("lookback", self.lookback)
+            self.season = state.get("season", self.season)
             self.mean = np.asarray(state["mean"], dtype=np.float64)  # (S, D)
             self.std = np.asarray(state["std"], dtype=np.float64)
             self.mase_scale = np.asarray(state["mase_scale"], dtype=np.float64)
-            self.scaler = Scaler(self.mean[:, 0], self.std[:, 0])
+            self.clock = state.get("clock")
+            if "normalizer" in state:
+                self.normalizer = Normalizer.from_state(state["normalizer"])
+            else:  # a run of rnnkit 0.1: the series' mean and standard deviation
+                S = len(self.names)
+                self.normalizer = Normalizer(np.zeros(S, bool), np.zeros((S, 1)),
+                                             self.mean[:, 0], self.std[:, 0])  # fmt: skip
+
+    @property
+    def scaler(self) -> Normalizer:
+        """The target's normalization (``rnnkit.timeseries.normalize``)."""
+        return self.normalizer
+
+    @classmethod
+    def resolve_config(cls, config: RunConfig) -> RunConfig:
+        """``config`` with ``--season auto`` and ``--lookback auto`` read from the data, so
+        the run records the numbers."""
+        c = config.task
+        if c.season != "auto" and c.lookback != "auto":
+            return config
+        task = cls(c)
+        task.load()
+        return config.replace(season=task.season, lookback=task.lookback)
+
+    def default_steps(self, batch_size: int) -> int:
+        """``--steps auto``: 100 passes over the training windows, within 500-2000 steps."""
+        windows = len(self.names) * len(self.starts["train"])
+        return int(np.clip(np.ceil(100 * windows / batch_size), 500, 2000))
 
     # -- the model -----------------------------------------------------------------------------
     @classmethod
@@ -229,7 +331,9 @@ class ForecastTask(Task):
     def state_dict(self) -> dict[str, Any]:
         self.load()
         return {"series": self.names, "mean": self.mean.tolist(), "std": self.std.tolist(),
-                "mase_scale": self.mase_scale.tolist()}  # fmt: skip
+                "mase_scale": self.mase_scale.tolist(), "lookback": self.lookback,
+                "season": self.season, "normalizer": self.normalizer.state(),
+                "clock": self.clock}  # fmt: skip
 
     # -- data ----------------------------------------------------------------------------------
     def load(self) -> None:
@@ -238,11 +342,15 @@ class ForecastTask(Task):
         c = self.config
         series = read_series(c.data, time_col=c.time_col, target=c.target, id_col=c.id_col,
                              past=self.past, future=self.future, missing=c.missing)  # fmt: skip
-        N = series.length
-        held = c.valid_steps or max(self.horizon, N // 10)
-        self.parts = split(N, lookback=self.lookback, horizon=self.horizon, valid=held,
-                           test=c.test_steps or held)  # fmt: skip
-        end = self.parts.train_end
+        N, H = series.length, self.horizon
+        valid, test = holdouts(N, H, c.valid_steps, c.test_steps)
+        end = N - valid - test  # the training part's length, whatever the lookback
+        self.clock = _clock(series.times)
+        if self.season is None:
+            self.season = _auto_season(series, end, self.clock)
+        if self.lookback is None:
+            self.lookback = auto_lookback(H, self.season, end)
+        self.parts = split(N, lookback=self.lookback, horizon=H, valid=valid, test=test)
         if self.season >= end:
             raise SeriesError(f"task.season: {self.season} steps is not shorter than the "
                               f"training part ({end} steps)")  # fmt: skip
@@ -251,13 +359,18 @@ class ForecastTask(Task):
         self.mean = raw[:, :end].mean(axis=1)  # (S, D): the training part's, per column
         std = raw[:, :end].std(axis=1)
         self.std = np.where(std > 0, std, 1.0)  # a constant column keeps its scale
-        self.scaler = Scaler(self.mean[:, 0], self.std[:, 0])
-        self.features = self._scale(raw)  # (S, N, D)
+        self.normalizer = Normalizer.fit(series.target[:, :end], series.target, mode=c.scaling,
+                                         season=self.season,
+                                         deseasonalize=self.clock is not None)  # fmt: skip
+        self.features = self._scale(raw, 0)  # (S, N, D)
         self.scaled = self.features[..., 0]  # (S, N)
         # MASE's scale per series: the in-sample seasonal naive error on the training part.
         scales = [M.seasonal_scale(series.target[s, :end], self.season)
                   for s in range(len(series.names))]  # fmt: skip
-        self.mase_scale = np.array([x if x > 0 else 1.0 for x in scales])
+        # A series that repeats exactly has no in-sample error (up to rounding): scale 1.
+        size = np.abs(series.target[:, :end]).mean(axis=1)
+        self.mase_scale = np.array([x if x > 1e-9 * size[s] else 1.0
+                                    for s, x in enumerate(scales)])  # fmt: skip
         self.starts = {
             name: window_starts(
                 *self.parts.part(name), lookback=self.lookback, horizon=self.horizon
@@ -267,9 +380,12 @@ class ForecastTask(Task):
         self.loaded = True
         self.baseline = {"mase": self._seasonal_naive_mase("valid")}
 
-    def _scale(self, raw: np.ndarray) -> np.ndarray:
-        """(S, N, D) columns on the data's scale -> scaled float32."""
-        return ((raw - self.mean[:, None]) / self.std[:, None]).astype(np.float32)
+    def _scale(self, raw: np.ndarray, first: int) -> np.ndarray:
+        """(S, N, D) columns on the data's scale, the first at time index ``first`` -> scaled
+        float32: the target by the normalizer, the covariates by their mean and deviation."""
+        out = (raw - self.mean[:, None]) / self.std[:, None]
+        out[..., 0] = self.normalizer.transform(raw[..., 0], first)
+        return out.astype(np.float32)
 
     def _windows(self, part: str) -> tuple[ForecastInputs, Tensor]:
         starts = self.starts[part]
@@ -284,17 +400,20 @@ class ForecastTask(Task):
         x = self.features[series[:, None], rows_in]  # (B, lookback, D)
         future = self.features[series[:, None], rows_out, self.input_size - self.future_size :]
         y = self.scaled[series[:, None], rows_out]  # (B, horizon)
-        return self._pack(x, future, y, series)
+        return self._pack(x, future, y, series, starts)
 
     def _pack(self, x: np.ndarray, future: np.ndarray, y: np.ndarray | None,
-              series: np.ndarray) -> tuple[ForecastInputs, Tensor | None]:  # fmt: skip
-        """Shift by the window's last input (``scaling="window"``) and append the series
-        index and the shift to the targets (None: no targets, only the two columns)."""
-        shift = x[:, -1, 0].copy() if self.config.scaling == "window" else np.zeros(len(x))
+              series: np.ndarray, starts: np.ndarray
+              ) -> tuple[ForecastInputs, Tensor | None]:  # fmt: skip
+        """Shift by the window's last input (its level; every scaling but ``series``) and
+        append the series index, the shift and the first target's time index to the targets
+        (None: no targets, only the three columns)."""
+        level = self.config.scaling in LEVEL_MODES
+        shift = x[:, -1, 0].astype(np.float64) if level else np.zeros(len(x))
         x = x.copy()
         x[..., 0] -= shift[:, None]
         y = np.zeros((len(x), 0)) if y is None else y - shift[:, None]
-        y = np.concatenate([y, series[:, None], shift[:, None]], 1)
+        y = np.concatenate([y, series[:, None], shift[:, None], starts[:, None]], 1)
         inputs = ForecastInputs(
             torch.from_numpy(x.astype(np.float32)),
             torch.from_numpy(np.ascontiguousarray(future, np.float32)),
@@ -362,23 +481,31 @@ class ForecastTask(Task):
         ordered = out.sort(dim=1).values  # quantiles may cross early in training
         return ordered[:, 1], ordered[:, 0], ordered[:, 2]
 
-    def unscale(self, values: np.ndarray, series: np.ndarray, shift=0.0) -> np.ndarray:
+    def unscale(self, values: np.ndarray, series: np.ndarray, shift=0.0, start=0) -> np.ndarray:
         """(B, horizon) scaled values of windows from ``series`` (B,), shifted by ``shift``
-        (B,) or 0, to the data's scale."""
+        (B,) or 0, whose first step has time index ``start`` (B,) or 0, to the data's scale."""
         shift = np.broadcast_to(np.asarray(shift, dtype=np.float64), series.shape)[:, None]
-        return (values + shift) * self.scaler.std[series, None] + self.scaler.mean[series, None]
+        start = np.broadcast_to(np.asarray(start, dtype=np.int64), series.shape)[:, None]
+        index = start + np.arange(values.shape[1])
+        return self.normalizer.inverse(values + shift, series, index)
+
+    def unscaler(self, y: Tensor):
+        """The unscale of the windows whose targets are ``y`` (their last three columns)."""
+        H = self.horizon
+        start = np.rint(y[:, H + 2].double().numpy()).astype(np.int64)
+        return functools.partial(self.unscale, series=y[:, H].long().numpy(),
+                                 shift=y[:, H + 1].double().numpy(), start=start)  # fmt: skip
 
     def score(self, output: Tensor, y: Tensor) -> dict[str, float]:
         series = y[:, self.horizon].long().numpy()
-        shift = y[:, self.horizon + 1].double().numpy()
+        unscale = self.unscaler(y)
         point, lower, upper = (None if t is None else t.detach().numpy()
                                for t in self.forecast(output))  # fmt: skip
-        truth = self.unscale(y[:, : self.horizon].numpy(), series, shift)
-        pred = self.unscale(point, series, shift)
+        truth = unscale(y[:, : self.horizon].double().numpy())
+        pred = unscale(point)
         scores = self._accuracy(truth, pred, series)
         if lower is not None:
-            scores["coverage"] = M.coverage(truth, self.unscale(lower, series, shift),
-                                            self.unscale(upper, series, shift))  # fmt: skip
+            scores["coverage"] = M.coverage(truth, unscale(lower), unscale(upper))
         scores["loss"] = self.loss(output, y).item()
         return scores
 
@@ -417,7 +544,9 @@ class ForecastTask(Task):
     def predict(self, model, series: Series, *, device="cpu") -> dict[str, np.ndarray]:
         """Forecast the ``horizon`` steps after each series' history in ``series`` (from
         :meth:`read_recent`): ``point``, and with intervals ``lower`` and ``upper`` (80%),
-        each (S, horizon) on the data's scale, series in this task's order."""
+        each (S, horizon) on the data's scale, series in this task's order. With a
+        combination chosen (:meth:`attach`), ETS is fitted on each history and the point is
+        ``weight`` x network + (1 - weight) x ETS, the intervals moved with it."""
         index = {name: i for i, name in enumerate(series.names)}
         absent = [n for n in self.names if n not in index]
         if absent:
@@ -430,18 +559,49 @@ class ForecastTask(Task):
         if known < self.lookback:
             raise SeriesError(f"{known} steps of history, fewer than the model's lookback "
                               f"({self.lookback})")  # fmt: skip
-        features = self._scale(raw)
+        first = self._index_of(series.times)
+        features = self._scale(raw, first)
         S = len(self.names)
         x = features[:, known - self.lookback : known]
         future = features[:, known:, self.input_size - self.future_size :]
         if not self.future:
             future = np.zeros((S, self.horizon, 0), dtype=np.float32)
-        inputs, y = self._pack(x, future, None, np.arange(S))
+        inputs, y = self._pack(x, future, None, np.arange(S), np.full(S, first + known))
         point, lower, upper = self.forecast(self.outputs(model, inputs, device=device))
-        shift = y[:, 1].double().numpy()
-        out = {"point": point, "lower": lower, "upper": upper}
-        return {k: self.unscale(v.numpy(), np.arange(S), shift) for k, v in out.items()
-                if v is not None}  # fmt: skip
+        unscale = self.unscaler(torch.cat([torch.zeros(S, self.horizon), y], 1))
+        raw_out = {"point": point, "lower": lower, "upper": upper}
+        out = {k: unscale(v.double().numpy()) for k, v in raw_out.items() if v is not None}
+        if self.weight < 1:
+            ets = np.stack([BASELINES["ets"](raw[s, :known, 0], self.horizon, self.season)
+                            for s in range(S)])  # fmt: skip
+            move = (1 - self.weight) * (ets - out["point"])
+            out = {k: v + move for k, v in out.items()}
+        return out
+
+    def _index_of(self, times: np.ndarray) -> int:
+        """The time index (steps since the training file's first time) of ``times[0]``, which
+        places new data on the seasonal cycle; 0 when the run takes out no season."""
+        if self.normalizer.season == 1 or self.clock is None:
+            return 0
+        import pandas as pd
+
+        origin = self.clock["origin"]
+        if "frequency" in self.clock:
+            if not np.issubdtype(times.dtype, np.datetime64):
+                raise SeriesError("the times are numbers, but the model was trained on dates")
+            first, origin = pd.Timestamp(times[0]), pd.Timestamp(origin)
+            low, high = sorted([first, origin])
+            steps = len(pd.date_range(low, high, freq=self.clock["frequency"])) - 1
+            if pd.Timestamp(high) not in pd.date_range(low, periods=steps + 1,
+                                                       freq=self.clock["frequency"]):  # fmt: skip
+                raise SeriesError(f"the first time {first} is not on the training data's "
+                                  f"{self.clock['frequency']} grid from {origin}")  # fmt: skip
+            return steps if first >= origin else -steps
+        steps = (float(times[0]) - origin) / self.clock["step"]
+        if abs(steps - round(steps)) > 1e-6:
+            raise SeriesError(f"the first time {times[0]} is not on the training data's grid "
+                              f"(from {origin}, every {self.clock['step']:g})")  # fmt: skip
+        return int(round(steps))
 
     def forecast_frame(self, model, series: Series, *, device="cpu"):
         """:meth:`predict` as a table: one row per series and future step, with columns
@@ -460,30 +620,85 @@ class ForecastTask(Task):
             columns.update(lower_80=result["lower"].ravel(), upper_80=result["upper"].ravel())
         return pd.DataFrame(columns)
 
-    # -- after training: the backtest -----------------------------------------------------------
-    def backtest(self, model, *, device="cpu", label: str | None = None) -> list[bt.Entry]:
-        """Rolling-origin backtest over the test period: ``model`` and every baseline of
-        ``task.baselines``, scored on the same windows (``task.backtest_origins`` cut-offs
-        per series)."""
-        self.load()
-        cuts = bt.origins(*self.parts.part("test"), horizon=self.horizon,
-                          count=self.config.backtest_origins)  # fmt: skip
+    # -- after training: the combination and the backtest ---------------------------------------
+    def _network_and_ets(self, model, part: str, count: int, *, device="cpu"):
+        """Forecasts from up to ``count`` origins per series over ``part``: the windows'
+        series (B,) and starts (B,), the truth, the network's output and its point forecast,
+        and ETS's (refitted at each origin; None when a fit fails), (B, horizon) each on the
+        data's scale."""
+        cuts = bt.origins(*self.parts.part(part), horizon=self.horizon, count=count)
         S = len(self.names)
         series, starts = np.repeat(np.arange(S), len(cuts)), np.tile(cuts, S)
         x, y = self._gather(series, starts)
-        clock = time.perf_counter()
         output = self.outputs(model, x, device=device)
-        point, lower, upper = (None if t is None else t.numpy() for t in self.forecast(output))
-        shift = y[:, self.horizon + 1].double().numpy()
-        unscale = functools.partial(self.unscale, series=series, shift=shift)
+        unscale = self.unscaler(y)
+        truth = unscale(y[:, : self.horizon].double().numpy())
+        net = unscale(self.forecast(output)[0].double().numpy())
+        try:
+            ets = np.stack([BASELINES["ets"](self.series.target[s, :t], self.horizon, self.season)
+                            for s, t in zip(series, starts, strict=True)])  # fmt: skip
+        except (ValueError, np.linalg.LinAlgError):
+            ets = None
+        return series, starts, truth, output, y, net, ets
+
+    def choose(self, model, *, device="cpu") -> dict[str, Any] | None:
+        """``combine auto``: the network's share w of w x network + (1 - w) x ETS with the
+        best MASE over the validation origins (ties to the larger share); sets
+        :attr:`weight` and returns the choice, the MASE of every share and the errors per
+        origin, or None (``combine none``, or ETS cannot be fitted)."""
+        self.load()
+        if self.config.combine == "none":
+            return None
+        series, starts, truth, _, _, net, ets = self._network_and_ets(
+            model, "valid", CHOICE_ORIGINS, device=device)  # fmt: skip
+        if ets is None or not np.isfinite(ets).all():
+            return None
+        scores = {w: self._accuracy(truth, w * net + (1 - w) * ets, series)["mase"]
+                  for w in WEIGHTS}  # fmt: skip
+        self.weight = min(WEIGHTS, key=lambda w: (scores[w], -w))
+        chosen = self.weight * net + (1 - self.weight) * ets
+
+        def per_origin(pred: np.ndarray) -> list[float]:
+            err = np.abs(truth - pred).mean(axis=1) / self.mase_scale[series]
+            return [round(float(err[starts == t].mean()), 4) for t in np.unique(starts)]
+
+        return {"weight": self.weight, "origins": [int(t) for t in np.unique(starts)],
+                "mase": {str(w): round(v, 4) for w, v in scores.items()},
+                "per_origin": {"network": per_origin(net), "ets": per_origin(ets),
+                               "chosen": per_origin(chosen)}}  # fmt: skip
+
+    def attach(self, run_dir: str | Path) -> None:
+        """Use the combination a finished run chose (its ``summary.json``), as ``rnnkit
+        forecast`` and the Forecaster do."""
+        import json
+
+        path = Path(run_dir) / "summary.json"
+        summary = json.loads(path.read_text()) if path.is_file() else {}
+        self.weight = float((summary.get("combination") or {}).get("weight", 1.0))
+
+    def backtest(self, model, *, device="cpu", label: str | None = None) -> list[bt.Entry]:
+        """Rolling-origin backtest over the test period: ``model`` (and, when a combination
+        with ETS was chosen, the forecast it makes) and every baseline of ``task.baselines``,
+        scored on the same windows (``task.backtest_origins`` cut-offs per series)."""
+        self.load()
+        clock = time.perf_counter()
+        series, starts, truth, output, y, net, ets = self._network_and_ets(
+            model, "test", self.config.backtest_origins, device=device)  # fmt: skip
+        seconds = time.perf_counter() - clock
+        unscale = self.unscaler(y)
+        _, lower, upper = (None if t is None else t.double().numpy()
+                           for t in self.forecast(output))  # fmt: skip
         scores = self.score(output, y)
         scores.pop("loss")
         label = label or getattr(model, "label", "model")
-        entries = [bt.Entry(label, "neural", scores, unscale(point),
+        entries = [bt.Entry(label, "neural", scores, net,
                             None if lower is None else unscale(lower),
-                            None if upper is None else unscale(upper),
-                            time.perf_counter() - clock)]  # fmt: skip
-        truth = unscale(y[:, : self.horizon].numpy())
+                            None if upper is None else unscale(upper), seconds)]  # fmt: skip
+        if self.weight < 1 and ets is not None:
+            w = self.weight
+            entries.append(bt.Entry(f"{w:g} {label} + {1 - w:g} ets", "combined",
+                                    self._accuracy(truth, w * net + (1 - w) * ets, series),
+                                    w * net + (1 - w) * ets, seconds=seconds))  # fmt: skip
         for name in _columns(self.config.baselines):
             fit = BASELINES[name]
             clock = time.perf_counter()
@@ -495,10 +710,16 @@ class ForecastTask(Task):
         return entries
 
     def report(self, model, run_dir: Path, *, device="cpu") -> dict[str, Any] | None:
-        """Backtest (see :meth:`backtest`) into ``backtest.csv``, ``backtest.txt`` and
-        ``backtest.png``; returns the ranking for the run's summary."""
+        """Choose the combination with ETS on the validation origins (:meth:`choose`), then
+        backtest (:meth:`backtest`) into ``backtest.csv``, ``backtest.txt`` and
+        ``backtest.png``; returns the choices (season, lookback, normalization, combination)
+        and the ranking for the run's summary."""
+        self.load()
+        report = {"season": self.season, "lookback": self.lookback,
+                  "normalization": self.normalizer.describe(self.names),
+                  "combination": self.choose(model, device=device)}  # fmt: skip
         if not self.config.backtest_origins:
-            return None
+            return report
         from rnnkit.report.plots import plot_forecasts
         from rnnkit.training.checkpoint import atomic_write_text
 
@@ -507,7 +728,8 @@ class ForecastTask(Task):
         atomic_write_text(run_dir / "backtest.txt", bt.to_text(entries))
         series, starts, _ = self._backtest
         best = next((e for e in bt.ranking(entries) if e.kind == "baseline"), None)
-        shown = [entries[0]] + ([best] if best is not None else [])
+        delivered = entries[1] if entries[1].kind == "combined" else entries[0]
+        shown = [delivered] + ([best] if best is not None else [])
         first = int(starts.min()) - 2 * self.horizon
         panels = []
         for s in range(min(len(self.names), 4)):
@@ -520,14 +742,14 @@ class ForecastTask(Task):
                         "label": e.name, "times": self.series.times[t], "point": e.point[r],
                         "lower": None if e.lower is None else e.lower[r],
                         "upper": None if e.upper is None else e.upper[r],
-                        "style": "-" if e.kind == "neural" else "--",
+                        "style": "--" if e.kind == "baseline" else "-",
                     })  # fmt: skip
             values, times = self.series.target[s, first:], self.series.times[first:]
             panels.append({"name": self.names[s], "times": times, "values": values,
                            "forecasts": forecasts})  # fmt: skip
         title = f"backtest: {len(set(starts.tolist()))} origins over the test period"
         plot_forecasts(panels, run_dir / "backtest.png", title=title)
-        return {"backtest": {
+        return {**report, "backtest": {
             "origins": len(set(starts.tolist())),
             "ranking": [{"model": row[1], "kind": row[2],
                          **{m: v for m, v in zip(bt.METRICS, row[3:8], strict=True)
@@ -537,12 +759,25 @@ class ForecastTask(Task):
 
     @staticmethod
     def summary_lines(summary: dict[str, Any]) -> list[str]:
-        """The backtest's ranking (from :meth:`report`), one line per model, best first."""
+        """The choices and the backtest's ranking (from :meth:`report`), one line per model,
+        best first."""
+        lines = []
+        if "season" in summary:
+            lines.append(f"  season {summary['season']}, lookback {summary['lookback']}; "
+                         + "; ".join(summary["normalization"]))  # fmt: skip
+        choice = summary.get("combination")
+        if choice:
+            w = choice["weight"]
+            what = "the network alone" if w == 1 else (
+                "ETS alone" if w == 0 else f"{w:g} x network + {1 - w:g} x ETS")  # fmt: skip
+            tried = ", ".join(f"{k} -> {v:.3g}" for k, v in choice["mase"].items())
+            lines.append(f"  forecast: {what}, chosen by MASE over {len(choice['origins'])} "
+                         f"validation origins (network share {tried})")  # fmt: skip
         backtest = summary.get("backtest")
         if not backtest:
-            return []
-        lines = [f"  backtest over {backtest['origins']} origins per series (test period), "
-                 "by MASE:"]  # fmt: skip
+            return lines
+        lines.append(f"  backtest over {backtest['origins']} origins per series (test period), "
+                     "by MASE:")  # fmt: skip
         for k, row in enumerate(backtest["ranking"], 1):
             extra = f", coverage {row['coverage']:.2f}" if "coverage" in row else ""
             lines.append(f"    {k}. {row['model']:<16} MASE {row['mase']:.4g}, sMAPE "

@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if config.task.name != "forecast":
         raise UsageError(f"{args.run_dir}: a {config.task.name} run does not forecast; use "
                          "rnnkit predict")  # fmt: skip
+    task.attach(args.run_dir)  # the combination with ETS the run chose, if any
     series = task.read_recent(args.data)
     try:
         frame = task.forecast_frame(model, series, device=args.device)

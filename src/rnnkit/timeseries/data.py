@@ -8,6 +8,10 @@ Two layouts:
 - **long**: one row per (series, time), an ``id_col`` naming the series; every series must
   have the same times (they are aligned into one table).
 
+A regular series (dates at a frequency, or numbers at a common step) with times absent from
+its grid has gaps: an error by default, else rows inserted there and filled like missing
+values, so that the result lies on the grid. Irregular times are read as they are.
+
 Errors name the file, the column and the line (the header is line 1), e.g.
 ``sales.csv:14: column 'date': cannot read 'tomorrow' as a time``.
 """
@@ -83,7 +87,10 @@ def read_series(
         past, future: covariate columns (past-only; known in the future).
         missing: what an empty or NaN value does: ``"error"`` (the default) stops with its
             line; ``"ffill"`` repeats the last value; ``"interpolate"`` draws a straight line
-            in time. A value missing before a series' first number is always an error.
+            in time. A value missing before a series' first number is always an error. The
+            same for a time missing from a regular series (see :func:`infer_frequency` and
+            :func:`numeric_step`): an error naming the line after the gap, or a row inserted
+            and filled (target and covariates), so that every series lies on its grid.
         open_end: the last ``open_end`` rows of each series are times to forecast: their
             target must be empty (NaN in the result); their covariates are read as usual.
     """
@@ -121,6 +128,7 @@ def read_series(
     series_names, values, pasts, futures = [], [], [], []
     for name, g in groups:
         _check_order(g, path, time_col, where=where(name))
+        g = _fill_gaps(g, path, name, missing, open_end)
         if reference is None:
             reference = g["_time"].to_numpy()
         elif not np.array_equal(g["_time"].to_numpy(), reference):
@@ -367,9 +375,159 @@ def _check_order(g, path: Path, name: str, where: str) -> None:
     if not steps.all():
         k = int(np.argmin(steps)) + 1
         line, before = g["_line"].iloc[k], g["_line"].iloc[k - 1]
-        what = "repeats the time of" if t[k] == t[k - 1] else "goes back in time from"
-        raise SeriesError(f"{path}:{line}: column {name!r}{where}: {what} line {before} "
-                          "(times must strictly increase)")  # fmt: skip
+        if t[k] == t[k - 1]:
+            raise SeriesError(f"{path}:{line}: column {name!r}{where}: repeats the time of line "
+                              f"{before}, {_when(t[k])} (each time once per series)")  # fmt: skip
+        raise SeriesError(f"{path}:{line}: column {name!r}{where}: goes back in time from line "
+                          f"{before} ({_when(t[k])} after {_when(t[k - 1])}; times must strictly "
+                          "increase)")  # fmt: skip
+
+
+def infer_frequency(times) -> str | None:
+    """The pandas alias (``"MS"``, ``"QS-JAN"``, ``"W-SUN"``, ``"D"``, ``"B"``, ``"h"``, ...)
+    of the grid that datetime ``times`` (N,), strictly increasing, lie on with a few times
+    absent; None for numbers, irregular times, or fewer than 3 times.
+
+    ``pd.infer_freq`` needs every time present, so with gaps the candidates are what it infers
+    on short runs of consecutive times; a candidate counts only if every time lies on
+    ``pd.date_range(times[0], times[-1], freq)`` and at least half of that grid is present
+    (sparse dates are irregular, not gappy). Of those, the coarsest grid wins (business days
+    over days when no weekend day is present).
+    """
+    import pandas as pd
+
+    index = pd.Index(times)
+    if not isinstance(index, pd.DatetimeIndex) or len(index) < 3:
+        return None
+    if not (index.is_unique and index.is_monotonic_increasing):
+        return None
+    # pd.infer_freq checks the days of calendar frequencies, not the time of day: verify it too.
+    candidates = {_pandas_freq(index): None}
+    # Runs of 7 then 3 times, at up to 25 places each: at least one misses every gap of a
+    # series with a few, and 7 spans a weekend (3 consecutive weekdays read as daily).
+    for w in (7, 3):
+        if len(index) > w:
+            for s in np.unique(np.linspace(0, len(index) - w, 25).astype(int)):
+                found = _pandas_freq(index[s : s + w])
+                if found is not None:
+                    candidates.setdefault(found, None)
+    fits = []
+    for freq in filter(None, candidates):
+        grid = pd.date_range(index[0], index[-1], freq=freq)
+        if len(grid) <= 2 * len(index) and index.isin(grid).all():
+            fits.append((len(grid), freq))
+    return min(fits)[1] if fits else None
+
+
+def numeric_step(times) -> float | None:
+    """The common step of numeric ``times`` (N,), strictly increasing: the smallest spacing,
+    if every spacing is a whole multiple of it (a multiple k > 1 is a gap of k - 1 times) and
+    at least half the grid from the first time to the last is present; else None (datetimes,
+    fewer than 2 times, irregular or sparse times)."""
+    t = np.asarray(times)
+    if t.ndim != 1 or len(t) < 2 or t.dtype.kind not in "iuf":
+        return None
+    spacing = np.diff(t.astype(np.float64))
+    if not np.isfinite(spacing).all() or (spacing <= 0).any():
+        return None
+    step = spacing.min()
+    k = spacing / step
+    if not np.allclose(k, np.rint(k), rtol=0, atol=1e-6) or np.rint(k).sum() + 1 > 2 * len(t):
+        return None
+    return float(step)
+
+
+def _pandas_freq(index) -> str | None:
+    """``pd.infer_freq`` as an alias (pandas 3.1 deprecates returning strings; its offsets'
+    ``freqstr`` is the same alias)."""
+    import pandas as pd
+
+    try:
+        with pd.option_context("future.infer_freq_returns_offset", True):
+            found = pd.infer_freq(index)
+    except pd.errors.OptionError:  # pandas before 3.1: the alias itself
+        found = pd.infer_freq(index)
+    return None if found is None else getattr(found, "freqstr", found)
+
+
+FREQUENCY_WORDS = {
+    "Y": "yearly", "A": "yearly", "Q": "quarterly", "M": "monthly", "W": "weekly", "D": "daily",
+    "B": "business-daily", "h": "hourly", "H": "hourly", "min": "minutely", "T": "minutely",
+    "s": "secondly", "S": "secondly",
+}  # fmt: skip
+
+
+def _rhythm(freq: str) -> str:
+    """``"monthly, MS"``: the frequency in words (a common one; else "regular") and its alias."""
+    head = freq.split("-")[0]
+    calendar = re.fullmatch(r"B?([YAQM])[SE]?", head)  # MS, BQE, YS: where the period is anchored
+    return f"{FREQUENCY_WORDS.get(calendar.group(1) if calendar else head, 'regular')}, {freq}"
+
+
+def _when(t) -> str:
+    """A time as its file would write it: ``2021-03-01`` (midnight), ``2021-03-01 13:00:00``,
+    ``4`` (a whole number), ``2.5``."""
+    import pandas as pd
+
+    if isinstance(t, (float, int, np.floating, np.integer)):
+        return str(int(t)) if float(t).is_integer() else repr(float(t))
+    stamp = pd.Timestamp(t)
+    return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else str(stamp)
+
+
+def _absent(times):
+    """The times missing from the grid of ``times`` (a Series: datetimes or numbers) and how
+    the grid steps (``"the series is monthly, MS"``), or None when the times are irregular."""
+    import pandas as pd
+
+    index = pd.Index(times.to_numpy())
+    if isinstance(index, pd.DatetimeIndex):
+        freq = infer_frequency(index)
+        if freq is None:
+            return None
+        grid = pd.date_range(index[0], index[-1], freq=freq)
+        return grid[~grid.isin(index)], f"the series is {_rhythm(freq)}"
+    t = index.to_numpy(dtype=np.float64)
+    step = numeric_step(t)
+    if step is None:
+        return None
+    k = np.rint(np.diff(t) / step).astype(int)
+    # Each gap's times divide its two neighbours' spacing evenly: no drift from step's rounding.
+    inside = [t[i] + (t[i + 1] - t[i]) * np.arange(1, k[i]) / k[i] for i in np.flatnonzero(k > 1)]
+    return np.concatenate([np.empty(0), *inside]), f"the times step by {_when(step)}"
+
+
+def _fill_gaps(g, path: Path, name: str | None, missing: Missing, open_end: int):
+    """Group ``g`` (its ``_time``, ``_line`` and value columns) with a row of NaN values at
+    each time missing from its regular grid (an error with ``missing="error"``, or when a gap
+    lies among the last ``open_end`` rows, the times to forecast); ``g`` itself when the times
+    are irregular or complete. An inserted row carries the line of the row after its gap."""
+    import pandas as pd
+
+    found = _absent(g["_time"])
+    if found is None or len(found[0]) == 0:
+        return g
+    absent, rhythm = found
+    after = pd.Index(g["_time"].to_numpy()).searchsorted(absent)  # (M,) the row after each gap
+    # A gap between two of the last open_end rows would change the times to forecast.
+    late = after > len(g) - open_end if open_end else np.zeros(len(after), bool)
+    if missing == "error" or late.any():
+        k = after[0] if missing == "error" else after[int(np.argmax(late))]
+        gap = [_when(t) for t in absent[after == k]]
+        n, more = len(gap), int((after > k).sum())
+        expected = ", ".join(gap if n <= 3 else [gap[0], gap[1], "...", gap[-1]])
+        head = (f"{path}:{g['_line'].iloc[k]}: {n} time{'s' if n > 1 else ''} missing before "
+                f"{_when(g['_time'].iloc[k])}{f' in series {name!r}' if name else ''}")  # fmt: skip
+        if open_end and k > len(g) - open_end:
+            raise SeriesError(f"{head} ({rhythm}: expected {expected}), among the last "
+                              f"{open_end} rows (the times to forecast); add the rows")  # fmt: skip
+        later = f"; {more} more missing after it" if more else ""
+        raise SeriesError(f"{head} ({rhythm}: expected {expected}{later}); fill them with "
+                          "--missing ffill|interpolate or add the rows")  # fmt: skip
+    rows = pd.DataFrame({"_time": pd.Series(absent).astype(g["_time"].dtype).to_numpy(),
+                         "_line": g["_line"].iloc[after].to_numpy()})  # fmt: skip
+    filled = pd.concat([g, rows], ignore_index=True)
+    return filled.sort_values("_time", kind="stable", ignore_index=True)
 
 
 def _fill(column, g, path: Path, name: str, missing: Missing) -> np.ndarray:
@@ -389,8 +547,11 @@ def _fill(column, g, path: Path, name: str, missing: Missing) -> np.ndarray:
                           "series' first number (nothing to fill it from)")  # fmt: skip
     if missing == "ffill":
         return column.ffill().to_numpy(dtype=np.float64)
-    timed = column.set_axis(g["_time"].to_numpy())
-    method = "time" if np.issubdtype(timed.index.dtype, np.datetime64) else "index"
+    import pandas as pd
+
+    timed = column.set_axis(pd.Index(g["_time"].to_numpy()))
+    # A DatetimeIndex, time zone or not (np.issubdtype refuses a zone's dtype).
+    method = "time" if isinstance(timed.index, pd.DatetimeIndex) else "index"
     return timed.interpolate(method).ffill().to_numpy(dtype=np.float64)
 
 
@@ -407,7 +568,7 @@ def future_times(times: np.ndarray, horizon: int) -> np.ndarray:
 
     if np.issubdtype(times.dtype, np.datetime64):
         index = pd.DatetimeIndex(times)
-        freq = pd.infer_freq(index[-min(len(index), 25) :]) if len(index) >= 3 else None
+        freq = _pandas_freq(index[-min(len(index), 25) :]) if len(index) >= 3 else None
         if freq is not None:
             return pd.date_range(index[-1], periods=horizon + 1, freq=freq)[1:].to_numpy()
     step = times[-1] - times[-2] if len(times) >= 2 else 1

@@ -45,7 +45,8 @@ class Forecaster:
         task_, model_, config_: the task (with its scaling), the model and the config.
     """
 
-    def __init__(self, *, horizon: int = 12, lookback: int = 48, season: int = 1,
+    def __init__(self, *, horizon: int = 12, lookback: int | str = "auto",
+                 season: int | str = "auto",
                  out: str | Path | None = None, **config: Any) -> None:  # fmt: skip
         self.params = dict(horizon=horizon, lookback=lookback, season=season, **config)
         self.params.setdefault("quiet", True)
@@ -86,6 +87,7 @@ class Forecaster:
 
         self.run_dir = Path(run_dir)
         self.config_, self.task_, self.model_ = load_run(self.run_dir)
+        self.task_.attach(self.run_dir)
         summary = self.run_dir / "summary.json"
         self.summary_ = json.loads(summary.read_text()) if summary.is_file() else {}
         self.backtest_ = self.summary_.get("backtest", {}).get("ranking")

@@ -46,7 +46,8 @@ def split(length: int, *, lookback: int, horizon: int, valid: int, test: int) ->
         raise SeriesError(
             f"the series has {length} steps: after {valid} for validation and {test} for "
             f"testing, {max(train_end, 0)} remain for training, fewer than lookback + horizon "
-            f"= {lookback + horizon}"
+            f"= {lookback + horizon}; shorten --horizon or --lookback, or hold out fewer "
+            "steps (--valid-steps, --test-steps)"
         )
     return Split(train_end, train_end + valid, length)
 

@@ -4,7 +4,7 @@ naive, ETS, SARIMA, refitted at each origin) and, optionally, neuralforecast's L
 with their defaults on the same origins.
 
     python benchmarks/bench_forecast_defaults.py [--series nile sunspots ...] [--seeds 1]
-        [--nf /path/to/venv/bin/python]     # neuralforecast, in its own environment
+        [--nf /path/to/venv/bin/python --nf-origins 1]   # neuralforecast, its own venv
 
 Nothing here is chosen per series: the season, lookback, normalization, training length and
 the combination with ETS are what the README command picks for a user (``--season auto``,
@@ -106,16 +106,43 @@ def neuralforecast(python: str, values: np.ndarray, origins: list[int], horizon:
         "horizon": horizon, "season": season, "freq": freq, "seed": seed, "origins": origins,
         "series": [{"name": "y", "values": [float(v) for v in values]}],
     }))  # fmt: skip
+    # One thread: on two cores Lightning's default threads spin against each other.
     subprocess.run([python, str(HERE / "nf_baseline.py"), str(request), str(answer)],
-                   check=True, capture_output=True)  # fmt: skip
+                   check=True, capture_output=True,
+                   env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
     return json.loads(answer.read_text())
 
 
-def run_one(name: str, seed: int, tmp: Path, nf: str | None) -> dict:
-    from rnnkit.timeseries import backtest as bt
-    from rnnkit.timeseries import metrics as M
+def neuralforecast_scores(out: Path, python: str, count: int, seed: int, tmp: Path) -> dict:
+    """MASE of neuralforecast's LSTM and GRU, and of rnnkit's forecast, ETS and seasonal naive
+    on the same windows: the last ``count`` of the run's backtest origins (a default
+    neuralforecast fit takes minutes on this CPU, so not every origin)."""
     from rnnkit.training.runs import load_run
 
+    _, task, model = load_run(out)
+    task.load()
+    task.attach(out)
+    series, starts, truth, _, _, net, ets = task._network_and_ets(
+        model, "test", task.config.backtest_origins)  # fmt: skip
+    keep = np.isin(starts, np.unique(starts)[-count:])
+    cuts = [int(t) for t in np.unique(starts)[-count:]]
+    answer = neuralforecast(python, task.series.target[0], cuts, task.horizon, task.season,
+                            (task.clock or {}).get("frequency"), seed, tmp)  # fmt: skip
+    w = task.weight
+    forecasts = {"nf rnnkit": w * net + (1 - w) * ets, "nf ets": ets,
+                 "nf LSTM": np.asarray(answer["LSTM"]),
+                 "nf GRU": np.asarray(answer["GRU"])}  # fmt: skip
+    scores = {}
+    for name, pred in forecasts.items():
+        pred = pred[keep] if len(pred) == len(keep) else pred
+        err = np.abs(truth[keep] - pred).mean(axis=1) / task.mase_scale[series[keep]]
+        scores[name] = float(err.mean())
+    scores["nf origins"] = cuts
+    scores["nf seconds"] = answer["seconds"]
+    return scores
+
+
+def run_one(name: str, seed: int, tmp: Path, nf: str | None, nf_origins: int = 1) -> dict:
     loader, horizon = SERIES[name]
     frame = loader(name)
     path = tmp / f"{name.replace(':', '-')}.csv"
@@ -142,19 +169,7 @@ def run_one(name: str, seed: int, tmp: Path, nf: str | None) -> dict:
               **{b: rows[b]["mase"] for b in ("naive", "seasonal_naive", "ets",
                                               "sarima")}}  # fmt: skip
     if nf:
-        _, task, _ = load_run(out)
-        task.load()
-        H = task.horizon
-        cuts = bt.origins(*task.parts.part("test"), horizon=H, count=task.config.backtest_origins)
-        values = task.series.target[0]
-        freq = (task.clock or {}).get("frequency")
-        answer = neuralforecast(nf, values, [int(t) for t in cuts], H, task.season, freq,
-                                seed, tmp)  # fmt: skip
-        truth = np.stack([values[t : t + H] for t in cuts])
-        for model in ("LSTM", "GRU"):
-            pred = np.asarray(answer[model])
-            result[f"nf_{model}"] = M.mae(truth, pred) / task.mase_scale[0]
-        result["nf_seconds"] = answer["seconds"]
+        result.update(neuralforecast_scores(out, nf, nf_origins, seed, tmp))
     return result
 
 
@@ -163,6 +178,9 @@ def main() -> None:
     parser.add_argument("--series", nargs="+", default=list(SERIES), choices=list(SERIES))
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--nf", metavar="PYTHON", help="a python with neuralforecast installed")
+    parser.add_argument("--nf-origins", type=int, default=1, metavar="K",
+                        help="neuralforecast from the last K backtest origins only "
+                        "(default 1)")  # fmt: skip
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     args = parser.parse_args()
     print(f"CPU: {describe_cpu()}; {os.cpu_count()} CPUs; rnnkit {rnnkit.__version__}; load "
@@ -171,12 +189,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.series:
             for seed in range(args.seeds):
-                row = run_one(name, seed, Path(tmp), args.nf)
+                row = run_one(name, seed, Path(tmp), args.nf, args.nf_origins)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     columns = ["rnnkit", "network", "naive", "seasonal_naive", "ets", "sarima"]
-    if args.nf:
-        columns += ["nf_LSTM", "nf_GRU"]
     print()
     print("MASE over the run's backtest origins (median over seeds); rnnkit = what the README "
           "command delivers (network, or its combination with ETS chosen on "
@@ -196,6 +212,16 @@ def main() -> None:
               f"{w:5.2f} " + " ".join(f"{med[c]:9.3f}" for c in columns)
               + f"  {seconds:7.1f}")  # fmt: skip
     print("rnnkit beats: " + ", ".join(f"{c} on {k}/{len(args.series)}" for c, k in wins.items()))
+    if args.nf:
+        nf_columns = ["nf rnnkit", "nf ets", "nf LSTM", "nf GRU"]
+        print(f"\nMASE from the last {args.nf_origins} backtest origin(s), the same windows for "
+              "all (neuralforecast LSTM and GRU with their defaults, refitted at each "
+              "origin)")  # fmt: skip
+        print(f"{'series':16s} " + " ".join(f"{c[3:]:>9s}" for c in nf_columns))
+        for name in args.series:
+            group = [r for r in rows if r["name"] == name]
+            print(f"{name:16s} " + " ".join(
+                f"{statistics.median(r[c] for r in group):9.3f}" for c in nf_columns))  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 

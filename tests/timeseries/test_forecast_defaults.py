@@ -215,3 +215,18 @@ def test_a_recent_file_is_placed_on_the_seasonal_cycle_by_its_dates(tmp_path):
     pd.DataFrame({"date": dates, "y": values[7:101]}).to_csv(off_grid, index=False)
     with pytest.raises(SeriesError, match=r"not on the training data's MS grid"):
         fresh.predict(model, fresh.read_recent(off_grid))
+
+
+def test_the_hidden_size_is_sized_to_the_training_targets(tmp_path):
+    from rnnkit.tasks.adding import AddingTask
+
+    path = monthly_file(tmp_path, airline())
+    config = RunConfig().replace(task="forecast", data=str(path), target="y")
+    assert config.model.hidden == "auto"
+    # 144 months, horizon 12: about 90 training windows x 12 targets, far below 10,000.
+    assert ForecastTask.hidden_size(config) == 32
+    assert ForecastTask.hidden_size(config.replace(hidden=128)) == 128  # asked for: kept
+    long = monthly_file(tmp_path, airline(1500), name="long.csv")
+    # 1500 steps: about 1150 windows x 12 targets = 13,800: the middle size.
+    assert ForecastTask.hidden_size(config.replace(data=str(long))) == 64
+    assert AddingTask.hidden_size(RunConfig()) == 128

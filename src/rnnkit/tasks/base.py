@@ -340,6 +340,11 @@ class Task(ABC):
         return cls.models[0] if config.model.name == "auto" else config.model.name
 
     @classmethod
+    def hidden_size(cls, config: RunConfig) -> int:
+        """The hidden size ``config`` asks for, ``auto`` being the task's (here 128)."""
+        return 128 if config.model.hidden == "auto" else config.model.hidden
+
+    @classmethod
     def example(cls, name: str, directory: Path) -> dict[str, Any]:
         """Flat config overrides (task fields) for a tiny run of task ``name``, seconds on a
         CPU, writing any data file it needs into ``directory``: what the contract test trains

@@ -83,8 +83,9 @@ class ModelConfig(_Section):
     cell: Literal["rnn", "lstm", "gru", "mingru", "minlstm"] = "lstm"
     """Recurrent cell type (minGRU and minLSTM: gates from the input alone, so a whole
     sequence is one linear recurrence, solved by a loop or a parallel scan; Feng et al. 2024)."""
-    hidden: int = 128
-    """H: hidden units per layer and direction."""
+    hidden: int | Literal["auto"] = "auto"
+    """H: hidden units per layer and direction; auto: the task's size (128; forecast: sized
+    to its training windows); the run records the number."""
     layers: int = 1
     """L: stacked recurrent layers."""
     bidirectional: bool = False

@@ -73,6 +73,8 @@ class Run:
 def build_model(config: RunConfig, task: Task, *, initialize: bool = True) -> nn.Module:
     """The model ``config.model`` describes for ``task`` (its ``build_model`` hook), initialized
     as configured (draws from torch's global RNG: seed it first)."""
+    if config.model.hidden == "auto":
+        config = config.replace(hidden=type(task).hidden_size(config))
     return task.build_model(config, initialize=initialize)
 
 
@@ -145,8 +147,9 @@ class Trainer:
 
     def __init__(self, config: RunConfig, *, resume: bool = False) -> None:
         task_cls = registry.task_class(config.task.name)
-        # The run records the model it trains, not 'auto'.
-        config = config.replace(model=task_cls.model_name(config))
+        # The run records the model it trains and its size, not 'auto'.
+        config = config.replace(model=task_cls.model_name(config),
+                                hidden=task_cls.hidden_size(config))  # fmt: skip
         t = config.train
         out = t.out or default_run_dir(config)
         config = config.replace(out=str(out))

@@ -78,6 +78,8 @@ def runs(tmp_path_factory):
     for kind, flags in dirs.items():
         run_dir = train(root, kind, *flags.split())
         _, task, model = load_run(run_dir)
+        if kind == "forecast":
+            task.attach(run_dir)  # the combination with ETS it chose, as rnnkit forecast uses
         out[kind] = (run_dir, task, model)
     return out
 

@@ -222,7 +222,10 @@ def test_help_exits_zero(command, capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["train", "--hidden", "abc"], "argument --hidden: expected an integer, got 'abc'"),
+        (
+            ["train", "--hidden", "abc"],
+            "argument --hidden: expected an integer or one of 'auto', got 'abc'",
+        ),
         (["train", "--cell", "gur"], "argument --cell: expected one of 'rnn', 'lstm', 'gru'"),
         (["train", "--lr", "fast"], "argument --lr: expected a number, got 'fast'"),
         (["demo", "--steps", "x"], "argument --steps: invalid int value: 'x'"),

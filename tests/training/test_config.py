@@ -125,7 +125,11 @@ def test_defaults_are_valid_and_frozen():
         (AddingConfig, {"seq_len": 0}, "task.seq_len: expected a number > 0, got 0"),
         (AddingConfig, {"valid_size": 2.5}, "task.valid_size: expected an integer, got 2.5"),
         (ModelConfig, {"hidden": -4}, "model.hidden: expected a number > 0, got -4"),
-        (ModelConfig, {"hidden": True}, "model.hidden: expected an integer, got True"),
+        (
+            ModelConfig,
+            {"hidden": True},
+            "model.hidden: expected an integer or one of 'auto', got True",
+        ),
         (ModelConfig, {"bidirectional": 1}, "model.bidirectional: expected true or false, got 1"),
         (ModelConfig, {"dropout": 1.0}, "model.dropout: expected a number in [0, 1), got 1.0"),
         (ModelConfig, {"cell": "gru", "peephole": True}, "model.peephole: only for cell 'lstm'"),
@@ -189,7 +193,9 @@ def test_flags_override_the_file(tmp_path):
 
 
 def test_overrides_are_checked_like_the_file():
-    with pytest.raises(ConfigError, match="model.hidden: expected an integer, got '8'"):
+    with pytest.raises(
+        ConfigError, match="model.hidden: expected an integer or one of 'auto', got '8'"
+    ):
         resolve(overrides={"hidden": "8"})
     with pytest.raises(ConfigError, match="optim.nesterov: needs optimizer 'sgd'"):
         resolve(overrides={"nesterov": True})
@@ -285,7 +291,7 @@ def test_parse_value(key, text, value):
 @pytest.mark.parametrize(
     ("key", "text", "message"),
     [
-        ("hidden", "1.5", "--hidden: expected an integer, got '1.5'"),
+        ("hidden", "1.5", "--hidden: expected an integer or one of 'auto', got '1.5'"),
         ("lr", "fast", "--lr: expected a number, got 'fast'"),
         ("bidirectional", "maybe", "--bidirectional: expected true or false, got 'maybe'"),
         (

@@ -3,8 +3,13 @@ point forecasts or with 80% prediction intervals (Gaussian or quantile), by a di
 multi-horizon model or a sequence-to-sequence one (``rnnkit.models.forecast``).
 
 The series are split in time (``rnnkit.timeseries.windows``): training windows lie wholly
-before the validation period, validation windows before the test period; every column of
-each series is scaled with the mean and standard deviation of its training part only.
+before the validation period, validation windows before the test period. The target is
+normalized per series as ES-RNN does (``rnnkit.timeseries.normalize``: log for
+multiplicative series, seasonal indices out, each window measured from its last value), the
+covariates by their mean and standard deviation, all fitted on the training part only.
+Season, lookback, holdouts, hidden size and steps default to values read from the data, and
+after training the forecast may combine the network with ETS, the share chosen on the
+validation origins (:meth:`ForecastTask.choose`).
 Inputs per past step: the scaled target, the past covariates, the known-future covariates;
 per future step: the known-future covariates (:class:`~rnnkit.models.forecast.ForecastInputs`).
 Metrics are computed on the original scale: MASE (scaled by each series' in-sample seasonal
@@ -196,14 +201,16 @@ class ForecastConfig(TaskConfig):
 class ForecastTask(Task):
     """Windows of a file's series: inputs :class:`ForecastInputs` (past (B, lookback, D),
     future (B, horizon, F)) -> forecasts (B, horizon * K), K = 1 (point), 2 (Gaussian mean
-    and log standard deviation) or 3 (quantiles). Targets y are (B, horizon + 2): the scaled
-    future values, then the window's series index and its shift (with ``scaling="window"``
-    the last input value, subtracted from the target channel and the targets; else 0), which
-    the scores need to undo the scaling.
+    and log standard deviation) or 3 (quantiles). Targets y are (B, horizon + 3): the scaled
+    future values, then the window's series index, its shift (the last input value,
+    subtracted from the target channel and the targets; 0 with ``scaling="series"``) and
+    the time index of its first target (the seasonal phase), which the scores need to undo
+    the normalization (:meth:`unscaler`).
 
     ``state`` (from :meth:`state_dict`) rebuilds a trained run's task without its data: the
-    series names and each column's training mean and standard deviation, which
-    :meth:`predict` needs to forecast from new data."""
+    series names, the covariates' training mean and standard deviation, the target's
+    normalization, the resolved season and lookback, and the clock that places new data on
+    the seasonal cycle, which :meth:`predict` needs to forecast from new data."""
 
     name = "forecast"
     output = "regression"

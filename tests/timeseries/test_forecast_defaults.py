@@ -167,32 +167,38 @@ class Constant(nn.Module):
         return torch.full((past.shape[0], self.horizon), self.value)
 
 
-def test_a_network_that_validates_badly_is_outweighed_by_ets(tmp_path):
-    from rnnkit.timeseries.baselines import ets
+def test_a_network_that_validates_badly_is_outweighed_by_a_statistical_model(tmp_path):
+    from rnnkit.timeseries.baselines import BASELINES
 
     task = task_of(monthly_file(tmp_path, airline()))
     choice = task.choose(Constant(12, 40.0))  # 40 typical steps above the present
     assert choice["weight"] == 0.0 and task.weight == 0.0
-    assert choice["mase"]["0.0"] < choice["mase"]["1.0"]
+    partner = choice["partner"]
+    assert partner == task.partner and set(choice["mase"]) == {"ets", "sarima"}
+    assert choice["mase"][partner]["0.0"] < choice["mase"][partner]["1.0"]
+    other = {"ets": "sarima", "sarima": "ets"}[partner]
+    assert choice["mase"][partner]["0.0"] <= choice["mase"][other]["0.0"]
     assert len(choice["origins"]) == 5 and len(choice["per_origin"]["chosen"]) == 5
-    # rnnkit forecast's path: the point is ETS fitted on the recent history.
+    assert choice["per_origin"]["chosen"] == choice["per_origin"][partner]
+    # rnnkit forecast's path: the point is the partner fitted on the recent history.
     recent = task.read_recent(monthly_file(tmp_path, airline()[:120], name="r.csv"))
     got = task.predict(Constant(12, 40.0), recent)["point"]
-    np.testing.assert_allclose(got[0], ets(airline()[:120], 12, 12), rtol=1e-6)
+    np.testing.assert_allclose(got[0], BASELINES[partner](airline()[:120], 12, 12), rtol=1e-6)
 
 
 def test_the_network_alone_when_it_validates_best(tmp_path, monkeypatch):
     from rnnkit.timeseries import baselines
 
     # A series that is its seasonal pattern and a level: the normalized future is the
-    # present level, which a network forecasting 0 (no change) gets exactly; ETS is made to
-    # forecast the last value plus 10.
+    # present level, which a network forecasting 0 (no change) gets exactly; ETS and SARIMA
+    # are made to forecast the last value plus 10.
     t = np.arange(144)
     values = 50 + 5 * np.sin(2 * np.pi * t / 12)
-    monkeypatch.setitem(baselines.BASELINES, "ets", lambda h, H, m: np.full(H, h[-1] + 10.0))
+    for name in ("ets", "sarima"):
+        monkeypatch.setitem(baselines.BASELINES, name, lambda h, H, m: np.full(H, h[-1] + 10.0))
     task = task_of(monthly_file(tmp_path, values), scaling="additive")
     choice = task.choose(Constant(12, 0.0))
-    assert choice["weight"] == 1.0 and choice["mase"]["1.0"] < 1e-6
+    assert choice["weight"] == 1.0 and choice["mase"]["ets"]["1.0"] < 1e-6
     assert max(choice["per_origin"]["chosen"]) < 1e-6
     task = task_of(monthly_file(tmp_path, values), combine="none")
     assert task.choose(Constant(12, 0.0)) is None and task.weight == 1.0

@@ -8,7 +8,7 @@ normalized per series as ES-RNN does (``rnnkit.timeseries.normalize``: log for
 multiplicative series, seasonal indices out, each window measured from its last value), the
 covariates by their mean and standard deviation, all fitted on the training part only.
 Season, lookback, holdouts, hidden size and steps default to values read from the data, and
-after training the forecast may combine the network with ETS, the share chosen on the
+after training the forecast may combine the network with ETS or SARIMA, chosen on the
 validation origins (:meth:`ForecastTask.choose`).
 Inputs per past step: the scaled target, the past covariates, the known-future covariates;
 per future step: the known-future covariates (:class:`~rnnkit.models.forecast.ForecastInputs`).
@@ -50,7 +50,8 @@ if TYPE_CHECKING:
     from rnnkit.training.config import RunConfig
 
 QUANTILES = (0.1, 0.5, 0.9)
-WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)  # the network's shares tried against ETS (combine auto)
+WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)  # the network's shares tried (combine auto)
+PARTNERS = ("ets", "sarima")  # the statistical models it may be combined with
 CHOICE_ORIGINS = 10  # validation origins per series that choose the combination
 Z80 = 1.2815515655446004  # the 90% point of the standard normal: an 80% central interval
 OUTPUTS = {"none": 1, "gaussian": 2, "quantile": len(QUANTILES)}
@@ -164,11 +165,11 @@ class ForecastConfig(TaskConfig):
     positive series spanning a factor of 1.5 or more); series: the training part's mean and
     standard deviation only; window: that, less each window's last input."""
     combine: Literal["auto", "none"] = "auto"
-    """auto: after training, the forecast is w x network + (1 - w) x ETS with the share w in
-    1, 0.75, 0.5, 0.25, 0 that scores the best MASE from up to 10 origins over the
-    validation period (ETS refitted at each), so a network that validates worse than ETS is
-    outweighed; the summary shows the choice and the errors per origin. none: the network
-    alone."""
+    """auto: after training, the forecast is w x network + (1 - w) x S, S being ETS or
+    SARIMA and w one of 1, 0.75, 0.5, 0.25, 0, whichever pair scores the best MASE from up
+    to 10 origins over the validation period (S refitted at each), so a network that
+    validates worse than a statistical model is outweighed; the summary shows the choice and
+    the errors per origin. none: the network alone."""
     likelihood: Literal["none", "gaussian", "quantile"] = "none"
     """Point forecasts trained on squared error, or prediction intervals: a Gaussian mean and
     standard deviation per step (negative log-likelihood), or the 10%, 50% and 90% quantiles
@@ -253,6 +254,7 @@ class ForecastTask(Task):
         self.baseline = {}
         self.loaded = False
         self.weight = 1.0  # the network's share of the forecast: see choose() and attach()
+        self.partner = "ets"  # the statistical model it is combined with
         if state:  # a trained run's task: its series and scaling, no data read
             self.names = list(state["series"])
             self.lookback = state.get("lookback", self.lookback)
@@ -565,8 +567,9 @@ class ForecastTask(Task):
         """Forecast the ``horizon`` steps after each series' history in ``series`` (from
         :meth:`read_recent`): ``point``, and with intervals ``lower`` and ``upper`` (80%),
         each (S, horizon) on the data's scale, series in this task's order. With a
-        combination chosen (:meth:`attach`), ETS is fitted on each history and the point is
-        ``weight`` x network + (1 - weight) x ETS, the intervals moved with it."""
+        combination chosen (:meth:`attach`), its statistical partner (ETS or SARIMA) is
+        fitted on each history and the point is ``weight`` x network + (1 - weight) x
+        partner, the intervals moved with it."""
         index = {name: i for i, name in enumerate(series.names)}
         absent = [n for n in self.names if n not in index]
         if absent:
@@ -592,9 +595,10 @@ class ForecastTask(Task):
         raw_out = {"point": point, "lower": lower, "upper": upper}
         out = {k: unscale(v.double().numpy()) for k, v in raw_out.items() if v is not None}
         if self.weight < 1:
-            ets = np.stack([BASELINES["ets"](raw[s, :known, 0], self.horizon, self.season)
-                            for s in range(S)])  # fmt: skip
-            move = (1 - self.weight) * (ets - out["point"])
+            fit = BASELINES[self.partner]
+            stat = np.stack([fit(raw[s, :known, 0], self.horizon, self.season)
+                             for s in range(S)])  # fmt: skip
+            move = (1 - self.weight) * (stat - out["point"])
             out = {k: v + move for k, v in out.items()}
         return out
 
@@ -641,11 +645,12 @@ class ForecastTask(Task):
         return pd.DataFrame(columns)
 
     # -- after training: the combination and the backtest ---------------------------------------
-    def _network_and_ets(self, model, part: str, count: int, *, device="cpu"):
+    def _network_and_partners(self, model, part: str, count: int, partners: tuple[str, ...],
+                              *, device="cpu"):  # fmt: skip
         """Forecasts from up to ``count`` origins per series over ``part``: the windows'
         series (B,) and starts (B,), the truth, the network's output and its point forecast,
-        and ETS's (refitted at each origin; None when a fit fails), (B, horizon) each on the
-        data's scale."""
+        and each statistical partner's (refitted at each origin; None when a fit fails),
+        (B, horizon) each on the data's scale."""
         cuts = bt.origins(*self.parts.part(part), horizon=self.horizon, count=count)
         S = len(self.names)
         series, starts = np.repeat(np.arange(S), len(cuts)), np.tile(cuts, S)
@@ -654,38 +659,48 @@ class ForecastTask(Task):
         unscale = self.unscaler(y)
         truth = unscale(y[:, : self.horizon].double().numpy())
         net = unscale(self.forecast(output)[0].double().numpy())
-        try:
-            ets = np.stack([BASELINES["ets"](self.series.target[s, :t], self.horizon, self.season)
-                            for s, t in zip(series, starts, strict=True)])  # fmt: skip
-        except (ValueError, np.linalg.LinAlgError):
-            ets = None
-        return series, starts, truth, output, y, net, ets
+        stats = {}
+        for name in partners:
+            try:
+                pred = np.stack([BASELINES[name](self.series.target[s, :t], self.horizon,
+                                                 self.season)
+                                 for s, t in zip(series, starts, strict=True)])  # fmt: skip
+            except (ValueError, np.linalg.LinAlgError):
+                pred = None
+            stats[name] = pred if pred is not None and np.isfinite(pred).all() else None
+        return series, starts, truth, output, y, net, stats
 
     def choose(self, model, *, device="cpu") -> dict[str, Any] | None:
-        """``combine auto``: the network's share w of w x network + (1 - w) x ETS with the
-        best MASE over the validation origins (ties to the larger share); sets
-        :attr:`weight` and returns the choice, the MASE of every share and the errors per
-        origin, or None (``combine none``, or ETS cannot be fitted)."""
+        """``combine auto``: the partner (ETS or SARIMA) and the network's share w of
+        w x network + (1 - w) x partner with the best MASE over the validation origins (ties
+        to the larger share, then to ETS); sets :attr:`weight` and :attr:`partner` and
+        returns the choice, the MASE of every share and the errors per origin, or None
+        (``combine none``, or no partner can be fitted)."""
         self.load()
         if self.config.combine == "none":
             return None
-        series, starts, truth, _, _, net, ets = self._network_and_ets(
-            model, "valid", CHOICE_ORIGINS, device=device)  # fmt: skip
-        if ets is None or not np.isfinite(ets).all():
+        series, starts, truth, _, _, net, stats = self._network_and_partners(
+            model, "valid", CHOICE_ORIGINS, PARTNERS, device=device)  # fmt: skip
+        stats = {name: pred for name, pred in stats.items() if pred is not None}
+        if not stats:
             return None
-        scores = {w: self._accuracy(truth, w * net + (1 - w) * ets, series)["mase"]
-                  for w in WEIGHTS}  # fmt: skip
-        self.weight = min(WEIGHTS, key=lambda w: (scores[w], -w))
-        chosen = self.weight * net + (1 - self.weight) * ets
+        scores = {(name, w): self._accuracy(truth, w * net + (1 - w) * pred, series)["mase"]
+                  for name, pred in stats.items() for w in WEIGHTS}  # fmt: skip
+        order = {name: k for k, name in enumerate(PARTNERS)}
+        self.partner, self.weight = min(scores, key=lambda c: (scores[c], -c[1], order[c[0]]))
+        chosen = self.weight * net + (1 - self.weight) * stats[self.partner]
 
         def per_origin(pred: np.ndarray) -> list[float]:
             err = np.abs(truth - pred).mean(axis=1) / self.mase_scale[series]
             return [round(float(err[starts == t].mean()), 4) for t in np.unique(starts)]
 
-        return {"weight": self.weight, "origins": [int(t) for t in np.unique(starts)],
-                "mase": {str(w): round(v, 4) for w, v in scores.items()},
-                "per_origin": {"network": per_origin(net), "ets": per_origin(ets),
-                               "chosen": per_origin(chosen)}}  # fmt: skip
+        return {"weight": self.weight, "partner": self.partner,
+                "origins": [int(t) for t in np.unique(starts)],
+                "mase": {name: {str(w): round(scores[name, w], 4) for w in WEIGHTS}
+                         for name in stats},
+                "per_origin": {"network": per_origin(net), "chosen": per_origin(chosen),
+                               **{name: per_origin(pred)
+                                  for name, pred in stats.items()}}}  # fmt: skip
 
     def attach(self, run_dir: str | Path) -> None:
         """Use the combination a finished run chose (its ``summary.json``), as ``rnnkit
@@ -694,16 +709,20 @@ class ForecastTask(Task):
 
         path = Path(run_dir) / "summary.json"
         summary = json.loads(path.read_text()) if path.is_file() else {}
-        self.weight = float((summary.get("combination") or {}).get("weight", 1.0))
+        choice = summary.get("combination") or {}
+        self.weight = float(choice.get("weight", 1.0))
+        self.partner = choice.get("partner", "ets")
 
     def backtest(self, model, *, device="cpu", label: str | None = None) -> list[bt.Entry]:
         """Rolling-origin backtest over the test period: ``model`` (and, when a combination
-        with ETS was chosen, the forecast it makes) and every baseline of ``task.baselines``,
-        scored on the same windows (``task.backtest_origins`` cut-offs per series)."""
+        with a statistical partner was chosen, the forecast it makes) and every baseline of
+        ``task.baselines``, scored on the same windows (``task.backtest_origins`` cut-offs
+        per series)."""
         self.load()
         clock = time.perf_counter()
-        series, starts, truth, output, y, net, ets = self._network_and_ets(
-            model, "test", self.config.backtest_origins, device=device)  # fmt: skip
+        partners = (self.partner,) if self.weight < 1 else ()
+        series, starts, truth, output, y, net, stats = self._network_and_partners(
+            model, "test", self.config.backtest_origins, partners, device=device)  # fmt: skip
         seconds = time.perf_counter() - clock
         unscale = self.unscaler(y)
         _, lower, upper = (None if t is None else t.double().numpy()
@@ -714,11 +733,11 @@ class ForecastTask(Task):
         entries = [bt.Entry(label, "neural", scores, net,
                             None if lower is None else unscale(lower),
                             None if upper is None else unscale(upper), seconds)]  # fmt: skip
-        if self.weight < 1 and ets is not None:
-            w = self.weight
-            entries.append(bt.Entry(f"{w:g} {label} + {1 - w:g} ets", "combined",
-                                    self._accuracy(truth, w * net + (1 - w) * ets, series),
-                                    w * net + (1 - w) * ets, seconds=seconds))  # fmt: skip
+        if stats.get(self.partner) is not None:
+            w, combined = self.weight, self.weight * net + (1 - self.weight) * stats[self.partner]
+            entries.append(bt.Entry(f"{w:g} {label} + {1 - w:g} {self.partner}", "combined",
+                                    self._accuracy(truth, combined, series), combined,
+                                    seconds=seconds))  # fmt: skip
         for name in _columns(self.config.baselines):
             fit = BASELINES[name]
             clock = time.perf_counter()
@@ -730,7 +749,7 @@ class ForecastTask(Task):
         return entries
 
     def report(self, model, run_dir: Path, *, device="cpu") -> dict[str, Any] | None:
-        """Choose the combination with ETS on the validation origins (:meth:`choose`), then
+        """Choose the combination on the validation origins (:meth:`choose`), then
         backtest (:meth:`backtest`) into ``backtest.csv``, ``backtest.txt`` and
         ``backtest.png``; returns the choices (season, lookback, normalization, combination)
         and the ranking for the run's summary."""
@@ -787,12 +806,13 @@ class ForecastTask(Task):
                          + "; ".join(summary["normalization"]))  # fmt: skip
         choice = summary.get("combination")
         if choice:
-            w = choice["weight"]
-            what = "the network alone" if w == 1 else (
-                "ETS alone" if w == 0 else f"{w:g} x network + {1 - w:g} x ETS")  # fmt: skip
-            tried = ", ".join(f"{k} -> {v:.3g}" for k, v in choice["mase"].items())
+            w, partner = choice["weight"], choice.get("partner", "ets").upper()
+            mix = f"{w:g} x network + {1 - w:g} x {partner}"
+            what = "the network alone" if w == 1 else f"{partner} alone" if w == 0 else mix
+            tried = "; ".join(f"{name}: " + ", ".join(f"{k} -> {v:.3g}" for k, v in by.items())
+                              for name, by in choice["mase"].items())  # fmt: skip
             lines.append(f"  forecast: {what}, chosen by MASE over {len(choice['origins'])} "
-                         f"validation origins (network share {tried})")  # fmt: skip
+                         f"validation origins (network share with {tried})")  # fmt: skip
         backtest = summary.get("backtest")
         if not backtest:
             return lines

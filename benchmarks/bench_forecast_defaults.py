@@ -122,14 +122,16 @@ def neuralforecast_scores(out: Path, python: str, count: int, seed: int, tmp: Pa
     _, task, model = load_run(out)
     task.load()
     task.attach(out)
-    series, starts, truth, _, _, net, ets = task._network_and_ets(
-        model, "test", task.config.backtest_origins)  # fmt: skip
+    series, starts, truth, _, _, net, stats = task.origin_forecasts(
+        model, "test", task.config.backtest_origins, tuple({task.partner, "ets"}))  # fmt: skip
+    ets = stats["ets"]
     keep = np.isin(starts, np.unique(starts)[-count:])
     cuts = [int(t) for t in np.unique(starts)[-count:]]
     answer = neuralforecast(python, task.series.target[0], cuts, task.horizon, task.season,
                             (task.clock or {}).get("frequency"), seed, tmp)  # fmt: skip
     w = task.weight
-    forecasts = {"nf rnnkit": w * net + (1 - w) * ets, "nf ets": ets,
+    partner = stats[task.partner] if w < 1 else net
+    forecasts = {"nf rnnkit": w * net + (1 - w) * partner, "nf ets": ets,
                  "nf LSTM": np.asarray(answer["LSTM"]),
                  "nf GRU": np.asarray(answer["GRU"])}  # fmt: skip
     scores = {}

@@ -236,3 +236,23 @@ def test_the_hidden_size_is_sized_to_the_training_targets(tmp_path):
     # 1500 steps: about 1150 windows x 12 targets = 13,800: the middle size.
     assert ForecastTask.hidden_size(config.replace(data=str(long))) == 64
     assert AddingTask.hidden_size(RunConfig()) == 128
+
+
+def test_the_backtests_combination_is_the_share_of_the_network_and_its_partner(tmp_path):
+    task = task_of(monthly_file(tmp_path, airline()), baselines="naive,ets,sarima")
+    model = Constant(12, 0.3)
+    task.weight, task.partner = 0.25, "sarima"
+    entries = task.backtest(model)
+    net, combined = entries[:2]  # the network, then the forecast delivered
+    assert (net.kind, combined.kind) == ("neural", "combined")
+    assert combined.name == "0.25 model + 0.75 sarima"  # a model without a label: "model"
+    sarima = next(e for e in entries if e.name == "sarima")
+    np.testing.assert_allclose(combined.point, 0.25 * net.point + 0.75 * sarima.point)
+
+
+def test_a_rewritten_file_is_read_anew(tmp_path):
+    path = monthly_file(tmp_path, airline())
+    first = task_of(path).series.target[0, 0]
+    monthly_file(tmp_path, 2 * airline(150))  # same path, other values and size
+    again = task_of(path)
+    assert again.series.target[0, 0] == pytest.approx(2 * first) and again.series.length == 150

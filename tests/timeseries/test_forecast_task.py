@@ -50,7 +50,7 @@ def test_a_perfect_forecast_scores_zero_and_the_scale_is_undone(scaling, tmp_pat
     scores = task.score(y[:, :4].clone(), y)
     assert scores["mase"] == pytest.approx(0, abs=1e-5) and scores["mae"] == pytest.approx(
         0, abs=1e-4)  # fmt: skip
-    off = y[:, :4] + 1.0 / task.scaler.std[0]  # one unit too high on the data's scale
+    off = y[:, :4] + 1.0 / task.normalizer.std[0]  # one unit too high on the data's scale
     assert task.score(off, y)["mae"] == pytest.approx(1.0, rel=1e-4)
     # The first test window's targets, back on the data's scale, are the file's values.
     truth = task.unscaler(y[:1])(y[:1, :4].numpy())

@@ -66,6 +66,27 @@ def _columns_of(series: Series) -> np.ndarray:
     return np.concatenate([series.target[..., None], series.past, series.future], axis=-1)
 
 
+@functools.lru_cache(maxsize=2)
+def _read(path: str, time_col: str, target: str, id_col: str | None, past: tuple, future: tuple,
+          missing: str, modified: tuple[int, int]) -> Series:  # fmt: skip
+    """``read_series``, remembered: a run reads its file up to three times (``--hidden auto``,
+    ``--season auto`` and the task itself); ``modified`` (the file's mtime) keys a changed file
+    anew. Nothing downstream writes into the
+    arrays."""
+    return read_series(path, time_col=time_col, target=target, id_col=id_col, past=list(past),
+                       future=list(future), missing=missing)  # fmt: skip
+
+
+def _modified(path: str) -> tuple[int, int]:
+    """The file's modification time (ns) and size, (0, 0) for a bundled series or a missing
+    file (whose read reports it)."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return (0, 0)
+    return (stat.st_mtime_ns, stat.st_size)
+
+
 def _clock(times: np.ndarray) -> dict[str, Any] | None:
     """How to count steps on ``times`` (N,): the first time and the frequency (dates) or the
     step (numbers); None for irregular times, which no phase of a season can be given to."""
@@ -270,11 +291,6 @@ class ForecastTask(Task):
                 self.normalizer = Normalizer(np.zeros(S, bool), np.zeros((S, 1)),
                                              self.mean[:, 0], self.std[:, 0])  # fmt: skip
 
-    @property
-    def scaler(self) -> Normalizer:
-        """The target's normalization (``rnnkit.timeseries.normalize``)."""
-        return self.normalizer
-
     @classmethod
     def resolve_config(cls, config: RunConfig) -> RunConfig:
         """``config`` with ``--season auto`` and ``--lookback auto`` read from the data, so
@@ -362,8 +378,8 @@ class ForecastTask(Task):
         if self.loaded:
             return
         c = self.config
-        series = read_series(c.data, time_col=c.time_col, target=c.target, id_col=c.id_col,
-                             past=self.past, future=self.future, missing=c.missing)  # fmt: skip
+        series = _read(c.data, c.time_col, c.target, c.id_col, tuple(self.past),
+                       tuple(self.future), c.missing, _modified(c.data))  # fmt: skip
         N, H = series.length, self.horizon
         valid, test = holdouts(N, H, c.valid_steps, c.test_steps)
         end = N - valid - test  # the training part's length, whatever the lookback
@@ -645,8 +661,8 @@ class ForecastTask(Task):
         return pd.DataFrame(columns)
 
     # -- after training: the combination and the backtest ---------------------------------------
-    def _network_and_partners(self, model, part: str, count: int, partners: tuple[str, ...],
-                              *, device="cpu"):  # fmt: skip
+    def origin_forecasts(self, model, part: str, count: int, partners: tuple[str, ...],
+                         *, device="cpu"):  # fmt: skip
         """Forecasts from up to ``count`` origins per series over ``part``: the windows'
         series (B,) and starts (B,), the truth, the network's output and its point forecast,
         and each statistical partner's (refitted at each origin; None when a fit fails),
@@ -679,7 +695,7 @@ class ForecastTask(Task):
         self.load()
         if self.config.combine == "none":
             return None
-        series, starts, truth, _, _, net, stats = self._network_and_partners(
+        series, starts, truth, _, _, net, stats = self.origin_forecasts(
             model, "valid", CHOICE_ORIGINS, PARTNERS, device=device)  # fmt: skip
         stats = {name: pred for name, pred in stats.items() if pred is not None}
         if not stats:
@@ -720,8 +736,10 @@ class ForecastTask(Task):
         per series)."""
         self.load()
         clock = time.perf_counter()
-        partners = (self.partner,) if self.weight < 1 else ()
-        series, starts, truth, output, y, net, stats = self._network_and_partners(
+        names = _columns(self.config.baselines)
+        # A partner that is also a baseline is fitted once, in the baselines' loop below.
+        partners = (self.partner,) if self.weight < 1 and self.partner not in names else ()
+        series, starts, truth, output, y, net, stats = self.origin_forecasts(
             model, "test", self.config.backtest_origins, partners, device=device)  # fmt: skip
         seconds = time.perf_counter() - clock
         unscale = self.unscaler(y)
@@ -733,18 +751,22 @@ class ForecastTask(Task):
         entries = [bt.Entry(label, "neural", scores, net,
                             None if lower is None else unscale(lower),
                             None if upper is None else unscale(upper), seconds)]  # fmt: skip
-        if stats.get(self.partner) is not None:
-            w, combined = self.weight, self.weight * net + (1 - self.weight) * stats[self.partner]
-            entries.append(bt.Entry(f"{w:g} {label} + {1 - w:g} {self.partner}", "combined",
-                                    self._accuracy(truth, combined, series), combined,
-                                    seconds=seconds))  # fmt: skip
-        for name in _columns(self.config.baselines):
+        baselines = []
+        for name in names:
             fit = BASELINES[name]
             clock = time.perf_counter()
             pred = np.stack([fit(self.series.target[s, :t], self.horizon, self.season)
                              for s, t in zip(series, starts, strict=True)])  # fmt: skip
-            entries.append(bt.Entry(name, "baseline", self._accuracy(truth, pred, series), pred,
-                                    seconds=time.perf_counter() - clock))  # fmt: skip
+            baselines.append(bt.Entry(name, "baseline", self._accuracy(truth, pred, series),
+                                      pred, seconds=time.perf_counter() - clock))  # fmt: skip
+            if name == self.partner:
+                stats[name] = pred if np.isfinite(pred).all() else None
+        if self.weight < 1 and stats.get(self.partner) is not None:
+            w, combined = self.weight, self.weight * net + (1 - self.weight) * stats[self.partner]
+            entries.append(bt.Entry(f"{w:g} {label} + {1 - w:g} {self.partner}", "combined",
+                                    self._accuracy(truth, combined, series), combined,
+                                    seconds=seconds))  # fmt: skip
+        entries += baselines
         self._backtest = (series, starts, truth)
         return entries
 

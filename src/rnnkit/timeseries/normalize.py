@@ -35,6 +35,7 @@ import numpy as np
 
 from rnnkit.errors import SeriesError
 from rnnkit.timeseries import season as seasonality
+from rnnkit.timeseries.windows import Scaler
 
 MODES = ("auto", "additive", "multiplicative", "series", "window")
 LEVEL_MODES = ("auto", "additive", "multiplicative", "window")  # windows shifted to their level
@@ -74,9 +75,8 @@ class Normalizer:
             raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
         S, N = values.shape
         if mode in ("series", "window"):
-            std = values.std(axis=1)
-            return cls(np.zeros(S, bool), np.zeros((S, 1)), values.mean(axis=1),
-                       np.where(std > 0, std, 1.0))  # fmt: skip
+            plain = Scaler.fit(values, N)
+            return cls(np.zeros(S, bool), np.zeros((S, 1)), plain.mean, plain.std)
         if mode == "multiplicative":
             for s in range(S):
                 if not (whole[s][np.isfinite(whole[s])] > 0).all():
